@@ -1,0 +1,155 @@
+"""The exporter's configuration file: one YAML file, strict and versioned.
+
+Every key has a default that works on a laptop; ``serve`` with no ``--config``
+runs on ``default_config.yaml`` bundled with the package. See
+``docs/configuration.md`` for the reference.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pydantic
+
+from llm_cost_tracker.exporter.normalise import LabelMapping, LabelSource
+from llm_cost_tracker.inputfile import load_model, parse_model
+
+CONFIG_VERSION = "llm-cost-tracker/v1"
+DEFAULT_CONFIG_NAME = "default_config.yaml"
+
+UsageSource = Literal["spans", "metrics"]
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:4318 or 0.0.0.0:4318")
+    return value
+
+
+ListenAddress = Annotated[str, pydantic.AfterValidator(_check_listen_address)]
+
+
+def split_listen_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _check_label_source(value: str) -> str:
+    scope, sep, key = value.partition(":")
+    if not sep or scope not in ("resource", "span") or not key:
+        raise ValueError("expected resource:ATTRIBUTE or span:ATTRIBUTE, e.g. resource:service.name")
+    return value
+
+
+LabelSourceText = Annotated[str, pydantic.AfterValidator(_check_label_source)]
+
+
+class OtlpConfig(_Strict):
+    listen_address: ListenAddress = "127.0.0.1:4318"
+    max_body_bytes: Annotated[pydantic.ByteSize, pydantic.Field(gt=0)] = pydantic.ByteSize(20 * 1024 * 1024)
+    """Largest request body accepted, before and after decompression (OTLP recommends 20 MiB)."""
+
+
+class WebConfig(_Strict):
+    listen_address: ListenAddress = "127.0.0.1:9464"
+
+
+class LabelConfig(_Strict):
+    sources: list[LabelSourceText] = pydantic.Field(default_factory=list, alias="from")
+    """Where the value comes from, first non-empty wins: ``resource:KEY`` or ``span:KEY``."""
+    default: Annotated[str, pydantic.Field(min_length=1)]
+
+
+class LabelsConfig(_Strict):
+    org: LabelConfig = LabelConfig.model_validate({"from": [], "default": "default"})
+    project: LabelConfig = LabelConfig.model_validate({"from": ["resource:service.name"], "default": "unknown"})
+
+
+class LimitsConfig(_Strict):
+    max_series_per_metric: Annotated[int, pydantic.Field(ge=1)] = 10_000
+    """Distinct label sets per metric; further ones are counted in an ``__overflow__`` series."""
+    max_label_value_length: Annotated[int, pydantic.Field(ge=8, le=1024)] = 128
+    dedupe_window_seconds: Annotated[float, pydantic.Field(gt=0, allow_inf_nan=False)] = 900.0
+    """How long a call is remembered so that a second span of it is not counted twice."""
+    dedupe_max_entries: Annotated[int, pydantic.Field(ge=0)] = 100_000
+    max_metric_streams: Annotated[int, pydantic.Field(ge=1)] = 100_000
+    """Cumulative metric streams whose last value is kept."""
+
+
+class SourceRule(_Strict):
+    match: Annotated[dict[str, str], pydantic.Field(min_length=1)]
+    """Resource attributes that select the app, e.g. ``{service.name: billing-batch}``."""
+    usage_from: UsageSource
+
+
+class IngestConfig(_Strict):
+    usage_from: UsageSource = "spans"
+    """Count usage from spans or from ``gen_ai.client.*`` metrics (never both, or calls count twice)."""
+    sources: list[SourceRule] = []
+    """Per-app exceptions to ``usage_from``; the first matching rule wins."""
+    cumulative_initial_value: Literal["auto", "keep", "drop"] = "auto"
+    """First point of a cumulative stream: count it if the stream began after the exporter started (auto),
+    always (keep) or never (drop)."""
+
+
+class PricingConfig(_Strict):
+    overrides_file: Path | None = None
+    """Price overrides (discounts, batch/flex tiers, self-hosted models); relative to this file."""
+    reported_cost: Literal["ignore", "prefer", "fallback"] = "ignore"
+    """Use the cost an instrumentation reports (openlit, litellm): never, instead of the catalog,
+    or only for models the catalog does not price."""
+
+
+class Config(_Strict):
+    version: Literal["llm-cost-tracker/v1"]
+    otlp: OtlpConfig = OtlpConfig()
+    web: WebConfig = WebConfig()
+    labels: LabelsConfig = LabelsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    ingest: IngestConfig = IngestConfig()
+    pricing: PricingConfig = PricingConfig()
+    routing_file: Path = Path("routing.yaml")
+    budgets_file: Path | None = None
+
+    def label_mapping(self) -> LabelMapping:
+        def sources(config: LabelConfig) -> tuple[LabelSource, ...]:
+            return tuple(LabelSource(*text.split(":", 1)) for text in config.sources)
+
+        return LabelMapping(
+            org=sources(self.labels.org),
+            org_default=self.labels.org.default,
+            project=sources(self.labels.project),
+            project_default=self.labels.project.default,
+            max_value_length=self.limits.max_label_value_length,
+        )
+
+    def usage_source(self, resource: dict[str, object]) -> UsageSource:
+        for rule in self.ingest.sources:
+            if all(str(resource.get(key, "")) == value for key, value in rule.match.items()):
+                return rule.usage_from
+        return self.ingest.usage_from
+
+
+def _resolve_relative(config: Config, base: Path) -> Config:
+    overrides = config.pricing.overrides_file
+    if overrides is not None and not overrides.is_absolute():
+        return config.model_copy(
+            update={"pricing": config.pricing.model_copy(update={"overrides_file": base / overrides})}
+        )
+    return config
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The config at ``path``, or the bundled default; raises ``InputFileError`` listing every problem."""
+    if path is None:
+        text = resources.files("llm_cost_tracker").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+        return parse_model(text, f"(bundled) {DEFAULT_CONFIG_NAME}", Config)
+    config = load_model(path, Config)
+    return _resolve_relative(config, Path(path).parent)

@@ -1,0 +1,1 @@
+"""OTLP/HTTP receiver, GenAI normalisation and the priced Prometheus counters."""

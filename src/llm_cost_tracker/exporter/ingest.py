@@ -1,0 +1,290 @@
+"""The pipeline of one export request: decode → normalise → price → count.
+
+The HTTP layer hands a body to ``Ingestor.traces`` or ``Ingestor.metrics`` and
+turns the ``IngestResult`` into an OTLP response; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from prometheus_client import Counter as PromCounter
+
+from llm_cost_tracker.config import Config
+from llm_cost_tracker.exporter import decode
+from llm_cost_tracker.exporter.dedupe import CallDeduplicator, CountedCall, merge_tokens
+from llm_cost_tracker.exporter.ledger import UsageLedger
+from llm_cost_tracker.exporter.normalise import (
+    IGNORED_NOT_GENAI,
+    REJECT_HINTS,
+    SPAN_KEYS,
+    normalise_point,
+    normalise_span,
+)
+from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
+from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
+from llm_cost_tracker.exporter.usage import UsageRecord
+from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
+from llm_cost_tracker.pricing.resolver import PriceResolver, day_number
+
+Encoding = Literal["protobuf", "json"]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What became of the spans or points of one request."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(self.rejected.values())
+
+    def message(self, noun: str) -> str:
+        """The ``partial_success.error_message``: why items were rejected and what to do."""
+        if not self.rejected:
+            return ""
+        parts = [
+            f"{count} {reason} ({REJECT_HINTS.get(reason, reason.replace('_', ' '))})"
+            for reason, count in sorted(self.rejected.items())
+        ]
+        return f"rejected {self.rejected_count} GenAI {noun}: " + "; ".join(parts)
+
+
+def _cost_fusd(usd: float) -> int:
+    return int(Decimal(repr(usd)) * FUSD_PER_USD)
+
+
+class Ingestor:
+    """Counts usage into a ``UsageLedger``; survives config reloads with its state."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: UsageLedger,
+        metrics: SelfMetrics,
+        resolver: PriceResolver,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.ledger = ledger
+        self.metrics = metrics
+        self.clock_ns = clock_ns
+        self.dedupe = CallDeduplicator(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
+        self.streams = CumulativeStreams(
+            config.limits.max_metric_streams, config.ingest.cumulative_initial_value, started_ns=clock_ns()
+        )
+        self.apply_config(config, resolver)
+
+    def apply_config(self, config: Config, resolver: PriceResolver) -> None:
+        """Take a new config; counters, remembered calls and stream state carry over."""
+        self.config = config
+        self.resolver = resolver
+        self.labels = config.label_mapping()
+        self.keys = SPAN_KEYS | self.labels.span_keys
+        self.reported_cost = config.pricing.reported_cost
+        self.dedupe.max_entries = config.limits.dedupe_max_entries
+        self.dedupe.window_s = config.limits.dedupe_window_seconds
+        self.streams.max_streams = config.limits.max_metric_streams
+        self.streams.initial_value = config.ingest.cumulative_initial_value
+        self.ledger.max_series = config.limits.max_series_per_metric
+
+    # --- traces -----------------------------------------------------------------------------
+
+    def traces(self, body: bytes, encoding: Encoding) -> IngestResult:
+        """Count the GenAI calls of one ``ExportTraceServiceRequest``; raises ``decode.DecodeError``."""
+        started = time.perf_counter()
+        iterate = decode.iter_spans_proto if encoding == "protobuf" else decode.iter_spans_json
+        spans = list(iterate(body, self.keys))
+        result = IngestResult()
+        now_ns = self.clock_ns()
+        now_mono = time.monotonic()
+        sources: dict[int, str] = {}
+        labels = self.labels
+        with self.ledger.lock:
+            for span in spans:
+                resource_id = id(span.resource)
+                source = sources.get(resource_id)
+                if source is None:
+                    source = sources[resource_id] = self.config.usage_source(dict(span.resource))
+                if source != "spans":
+                    result.ignored["source_uses_metrics"] += 1
+                    continue
+                record = normalise_span(
+                    span.attrs,
+                    span.resource,
+                    scope_name=span.scope_name,
+                    status_code=span.status_code,
+                    start_ns=span.start_ns,
+                    end_ns=span.end_ns,
+                    span_key=span.span_key,
+                    labels=labels,
+                )
+                if isinstance(record, str):
+                    if record == IGNORED_NOT_GENAI:
+                        result.ignored[record] += 1
+                    else:
+                        result.rejected[record] += 1
+                    continue
+                self._count(record, now_ns, now_mono, result)
+            self.metrics.dedupe_entries.set(len(self.dedupe))
+        self._tally(self.metrics.spans, result)
+        self.metrics.ingest_seconds.labels("traces").observe(time.perf_counter() - started)
+        return result
+
+    def _count(self, record: UsageRecord, now_ns: int, now_mono: float, result: IngestResult) -> None:
+        if not record.labels[2]:
+            provider = self.resolver.infer_provider(record.price_model) or "unknown"
+            record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
+        key = record.dedupe_key
+        if key is not None:
+            counted = self.dedupe.get(key, now_mono)
+            if counted is not None:
+                self._merge(counted, record)
+                result.duplicates += 1
+                return
+        cost, price = self._price(record, now_ns)
+        self.ledger.add(
+            record.labels,
+            record.tokens,
+            cost,
+            ok=record.requests if record.ok and record.count_requests else 0,
+            errors=record.requests if not record.ok and record.count_requests else 0,
+            duration_s=record.duration_s,
+        )
+        if key is not None:
+            self.dedupe.remember(
+                key,
+                CountedCall(
+                    record.labels,
+                    record.tokens,
+                    record.cache_write_1h,
+                    cost,
+                    price,
+                    self.dedupe.expires_at(now_mono),
+                ),
+            )
+        result.accepted += 1
+
+    def _merge(self, counted: CountedCall, record: UsageRecord) -> None:
+        """A second span of a counted call: add only what it reports beyond the first."""
+        merged = merge_tokens(counted.tokens, record.tokens)
+        if merged == counted.tokens and record.cache_write_1h <= counted.cache_write_1h:
+            return
+        cache_write_1h = max(counted.cache_write_1h, record.cache_write_1h)
+        cost = counted.cost_fusd
+        if counted.price is not None:
+            cost = counted.price.cost_fusd(merged, cache_write_1h)
+        delta = tuple(new - old for new, old in zip(merged, counted.tokens, strict=True))
+        self.ledger.add(counted.labels, delta, cost - counted.cost_fusd)  # type: ignore[arg-type]
+        counted.tokens = merged
+        counted.cache_write_1h = cache_write_1h
+        counted.cost_fusd = cost
+
+    def _price(self, record: UsageRecord, now_ns: int) -> tuple[int, ResolvedPrice | None]:
+        reported = record.reported_cost_usd
+        if self.reported_cost == "prefer" and reported is not None:
+            return _cost_fusd(reported), None
+        if not record.has_usage:
+            return 0, None
+        provider, model = record.labels[2], record.labels[3]
+        price = self.resolver.resolve(
+            provider, record.price_model, day_number(record.time_unix_nano, now_ns), record.service_tier
+        )
+        if price is None:
+            if self.reported_cost == "fallback" and reported is not None:
+                return _cost_fusd(reported), None
+            self.ledger.count_unpriced(provider, model, "not_in_catalog", max(record.requests, 1))
+            return 0, None
+        self.ledger.note_price(provider, model, price)
+        requests = record.requests if record.count_requests else 0
+        return price.cost_fusd(record.tokens, record.cache_write_1h, requests), price
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def metrics_push(self, body: bytes, encoding: Encoding) -> IngestResult:
+        """Count the GenAI metric points of one ``ExportMetricsServiceRequest``."""
+        started = time.perf_counter()
+        decoder = decode.iter_points_proto if encoding == "protobuf" else decode.iter_points_json
+        points, others = decoder(body)
+        result = IngestResult()
+        if others:
+            result.ignored["not_genai"] += others
+        now_ns = self.clock_ns()
+        sources: dict[int, str] = {}
+        with self.ledger.lock:
+            for point in points:
+                resource_id = id(point.resource)
+                source = sources.get(resource_id)
+                if source is None:
+                    source = sources[resource_id] = self.config.usage_source(dict(point.resource))
+                if source != "metrics":
+                    result.ignored["source_uses_spans"] += 1
+                    continue
+                self._count_point(point, now_ns, result)
+            self.metrics.metric_streams.set(len(self.streams))
+        self._tally(self.metrics.points, result)
+        self.metrics.ingest_seconds.labels("metrics").observe(time.perf_counter() - started)
+        return result
+
+    def _count_point(self, point: decode.GenAIPoint, now_ns: int, result: IngestResult) -> None:
+        if point.metric == decode.GENAI_COST and self.reported_cost != "prefer":
+            result.ignored["reported_cost_unused"] += 1
+            return
+        if point.temporality == decode.TEMPORALITY_CUMULATIVE:
+            first = point.stream not in self.streams
+            delta = self.streams.delta(point.stream, point.start_ns, point.count, point.total, point.bucket_counts)
+            if delta is None:
+                result.ignored["first_cumulative_point" if first else "no_change"] += 1
+                return
+        elif point.temporality == decode.TEMPORALITY_DELTA:
+            delta = Delta(point.count, point.total, tuple(point.bucket_counts))
+        else:
+            result.rejected["invalid_value"] += 1
+            return
+        record = normalise_point(
+            point.metric,
+            point.attrs,
+            point.resource,
+            scope_name=point.scope_name,
+            count=delta.count,
+            total=delta.total,
+            time_ns=point.time_ns,
+            labels=self.labels,
+        )
+        if isinstance(record, str):
+            result.rejected[record] += 1
+            return
+        if not record.labels[2]:
+            provider = self.resolver.infer_provider(record.price_model) or "unknown"
+            record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
+        cost, _ = self._price(record, now_ns)
+        self.ledger.add(
+            record.labels,
+            record.tokens,
+            cost,
+            ok=record.requests if record.ok and record.count_requests else 0,
+            errors=record.requests if not record.ok and record.count_requests else 0,
+        )
+        if point.metric == decode.GENAI_DURATION and delta.buckets:
+            self.ledger.add_durations(record.labels, delta.buckets, point.bounds, delta.total)
+        result.accepted += 1
+
+    @staticmethod
+    def _tally(counter: PromCounter, result: IngestResult) -> None:
+        if result.accepted:
+            counter.labels("accepted", "genai").inc(result.accepted)
+        if result.duplicates:
+            counter.labels("duplicate", "same_call").inc(result.duplicates)
+        for reason, count in result.ignored.items():
+            counter.labels("ignored", reason).inc(count)
+        for reason, count in result.rejected.items():
+            counter.labels("rejected", reason).inc(count)

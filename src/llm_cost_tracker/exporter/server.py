@@ -1,0 +1,160 @@
+"""``serve``: the exporter's two listeners in one process, with reload and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from llm_cost_tracker.config import Config, load_config, split_listen_address
+from llm_cost_tracker.exporter.ingest import Ingestor
+from llm_cost_tracker.exporter.ledger import UsageLedger
+from llm_cost_tracker.exporter.otlp_http import create_otlp_app
+from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
+from llm_cost_tracker.exporter.web import create_web_app
+from llm_cost_tracker.pricing.overrides import load_overrides
+from llm_cost_tracker.pricing.resolver import PriceResolver
+
+log = logging.getLogger(__name__)
+
+
+def build_resolver(config: Config) -> PriceResolver:
+    path = config.pricing.overrides_file
+    if path is None:
+        return PriceResolver()
+    return PriceResolver(load_overrides(path), overrides_name=Path(path).name)
+
+
+@dataclass
+class Service:
+    """Everything ``serve`` runs, built from a config; ``reload`` swaps the config, keeps the counters."""
+
+    config: Config
+    load: Callable[[], Config]
+    """Re-reads the configuration (file plus command-line overrides)."""
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    ready: bool = False
+    servers: list[uvicorn.Server] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = SelfMetrics(self.registry)
+        self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
+        self.registry.register(self.ledger)
+        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, build_resolver(self.config))
+        self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
+        self.web_app = create_web_app(self.registry, self.reload, lambda: self.ready)
+
+    def reload(self) -> None:
+        """Load the config again; on failure keep running on the old one and raise ``InputFileError``."""
+        try:
+            config = self.load()
+            resolver = build_resolver(config)
+        except Exception:
+            self.metrics.reload_success.set(0)
+            raise
+        for listener in ("otlp", "web"):
+            old, new = getattr(self.config, listener).listen_address, getattr(config, listener).listen_address
+            if old != new:
+                log.warning("%s.listen_address changed to %s; it takes effect on restart", listener, new)
+        self.config = config
+        self.ingestor.apply_config(config, resolver)
+        self.metrics.reload_success.set(1)
+        self.metrics.reload_timestamp.set_to_current_time()
+        log.info("configuration reloaded")
+
+    def request_stop(self) -> None:
+        """Ask both listeners to finish their requests and stop (safe from any thread)."""
+        for server in self.servers:
+            server.should_exit = True
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve`` (two servers share one process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn_config(app: Any, address: str) -> uvicorn.Config:
+    host, port = split_listen_address(address)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="off",
+        loop="none",
+        timeout_keep_alive=30,
+    )
+
+
+async def serve_forever(service: Service, *, on_started: Callable[[], None] | None = None) -> None:
+    """Run both listeners until SIGINT/SIGTERM; SIGHUP reloads the configuration."""
+    config = service.config
+    servers: list[uvicorn.Server] = [
+        _Server(_uvicorn_config(service.otlp_app, config.otlp.listen_address)),
+        _Server(_uvicorn_config(service.web_app, config.web.listen_address)),
+    ]
+    service.servers = servers
+    loop = asyncio.get_running_loop()
+    stop = service.request_stop
+
+    def hangup() -> None:
+        try:
+            service.reload()
+        except Exception as exc:
+            log.error("reload failed, keeping the previous configuration: %s", exc)
+
+    for sig, callback in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hangup)):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)
+
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            stop()
+            break
+        await asyncio.sleep(0.01)
+    else:
+        service.ready = True
+        log.info(
+            "listening: OTLP/HTTP on %s, metrics and admin on %s",
+            config.otlp.listen_address,
+            config.web.listen_address,
+        )
+        if on_started is not None:
+            on_started()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    service.ready = False
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        raise failed[0]
+    if any(not server.started for server in servers):
+        raise SystemExit(1)
+
+
+def run(config_path: str | None, apply_flags: Callable[[Config], Config]) -> None:
+    """Load config (raising ``InputFileError``), then serve until stopped."""
+
+    def load() -> Config:
+        return apply_flags(load_config(config_path))
+
+    service = Service(load(), load)
+    try:
+        import uvloop
+
+        runner: Callable[..., None] = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(serve_forever(service))

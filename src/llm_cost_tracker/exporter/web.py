@@ -1,0 +1,79 @@
+"""The web port (9464): ``/metrics`` for Prometheus, and the admin endpoints.
+
+``/-/healthy``, ``/-/ready`` and ``/-/reload`` behave as Prometheus's own do.
+The scrape renders on a worker thread, so a large ``/metrics`` does not stall
+ingestion on the event loop.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable
+
+import anyio.to_thread
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llm_cost_tracker.inputfile import InputFileError
+
+log = logging.getLogger(__name__)
+
+
+def render_metrics(registry: CollectorRegistry, accept: str | None, accept_encoding: str | None) -> Response:
+    encoder, content_type = choose_encoder(accept or "")
+    body = encoder(registry)
+    headers = {}
+    if accept_encoding and "gzip" in accept_encoding:
+        body = gzip.compress(body, compresslevel=1)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, headers=headers, media_type=content_type)
+
+
+def create_web_app(
+    registry: CollectorRegistry,
+    reload: Callable[[], None],
+    is_ready: Callable[[], bool],
+    extra_routes: list[BaseRoute] | None = None,
+) -> Starlette:
+    """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
+
+    async def metrics(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(
+            render_metrics, registry, request.headers.get("accept"), request.headers.get("accept-encoding")
+        )
+
+    async def healthy(request: Request) -> Response:
+        return PlainTextResponse("LLM Cost Tracker is Healthy.\n")
+
+    async def ready(request: Request) -> Response:
+        if is_ready():
+            return PlainTextResponse("LLM Cost Tracker is Ready.\n")
+        return PlainTextResponse("Service Unavailable\n", status_code=503)
+
+    async def do_reload(request: Request) -> Response:
+        try:
+            reload()
+        except InputFileError as exc:
+            return PlainTextResponse(f"failed to reload config: {exc}\n", status_code=500)
+        return PlainTextResponse("configuration reloaded\n")
+
+    async def index(request: Request) -> Response:
+        return PlainTextResponse(
+            "LLM Cost Tracker\n\n/metrics        Prometheus metrics\n/-/healthy      liveness\n"
+            "/-/ready        readiness\n/-/reload       POST: reload the configuration\n"
+        )
+
+    routes: list[BaseRoute] = [
+        Route("/", index),
+        Route("/metrics", metrics),
+        Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
+        Route("/-/ready", ready, methods=["GET", "HEAD"]),
+        Route("/-/reload", do_reload, methods=["POST", "PUT"]),
+        *(extra_routes or []),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,1 @@
+"""Price catalog lookup (genai-prices), user overrides and cost arithmetic."""

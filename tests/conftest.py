@@ -1,0 +1,178 @@
+"""Shared fixtures: a live exporter on free ports, and helpers to read its /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from llm_cost_tracker.config import Config
+from llm_cost_tracker.exporter.server import Service, serve_forever
+
+CORPUS = Path(__file__).parent / "corpus"
+REQUIRE_BINARIES = os.environ.get("LLM_COST_TRACKER_REQUIRE_BINARIES") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def need_binary(*names: str) -> str:
+    """The path of the first binary found; skip (or fail in CI) when none is installed."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = f"{' or '.join(names)} is not installed (Debian: apt-get install prometheus prometheus-alertmanager)"
+    if REQUIRE_BINARIES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make_config(**sections: Any) -> Config:
+    """A config on free loopback ports; ``sections`` override top-level keys."""
+    data: dict[str, Any] = {
+        "version": "llm-cost-tracker/v1",
+        "otlp": {"listen_address": f"127.0.0.1:{free_port()}"},
+        "web": {"listen_address": f"127.0.0.1:{free_port()}"},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return Config.model_validate(data)
+
+
+Sample = tuple[str, dict[str, str], float]
+
+
+@dataclass
+class LiveServer:
+    service: Service
+    otlp_url: str
+    web_url: str
+
+    def post(self, path: str, body: bytes, content_type: str, **headers: str) -> httpx.Response:
+        return httpx.post(
+            f"{self.otlp_url}{path}",
+            content=body,
+            headers={"Content-Type": content_type, **headers},
+            timeout=10,
+        )
+
+    def metrics_text(self) -> str:
+        response = httpx.get(f"{self.web_url}/metrics", timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def samples(self) -> list[Sample]:
+        return [
+            (s.name, dict(s.labels), s.value)
+            for family in text_string_to_metric_families(self.metrics_text())
+            for s in family.samples
+        ]
+
+
+def sample_value(samples: list[Sample], name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    return sum(v for n, lbls, v in samples if n == name and all(lbls.get(k) == w for k, w in labels.items()))
+
+
+@dataclass
+class ModelUsage:
+    tokens: dict[str, int]
+    cost: float
+    ok: int
+    error: int
+
+
+def usage_by_model(samples: list[Sample]) -> dict[str, ModelUsage]:
+    """Per ``model`` label: tokens by type (non-zero), cost and requests, summed over other labels."""
+    models: dict[str, ModelUsage] = {}
+    for name, labels, value in samples:
+        model = labels.get("model")
+        if model is None or name not in ("llm_tokens_total", "llm_cost_usd_total", "llm_requests_total"):
+            continue
+        usage = models.setdefault(model, ModelUsage({}, 0.0, 0, 0))
+        if name == "llm_tokens_total" and value:
+            usage.tokens[labels["token_type"]] = usage.tokens.get(labels["token_type"], 0) + int(value)
+        elif name == "llm_cost_usd_total":
+            usage.cost += value
+        elif name == "llm_requests_total":
+            if labels["outcome"] == "ok":
+                usage.ok += int(value)
+            else:
+                usage.error += int(value)
+    return models
+
+
+def run_service(service: Service) -> Callable[[], None]:
+    """Serve ``service`` on a background thread; returns a function that stops it."""
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(serve_forever(service, on_started=started.set))
+        except BaseException as exc:  # surfaced to the test below
+            failure.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    if not started.wait(10) or failure:
+        raise RuntimeError(f"exporter did not start: {failure}")
+
+    def stop() -> None:
+        service.request_stop()
+        thread.join(10)
+
+    return stop
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., LiveServer]]:
+    """Start exporters on free ports: ``start_server(ingest={...}, pricing={...})``."""
+    stops: list[Callable[[], None]] = []
+
+    def start(config: Config | None = None, **sections: Any) -> LiveServer:
+        config = config or make_config(**sections)
+        service = Service(config, lambda: config)
+        stops.append(run_service(service))
+        return LiveServer(
+            service,
+            f"http://{config.otlp.listen_address}",
+            f"http://{config.web.listen_address}",
+        )
+
+    yield start
+    for stop in stops:
+        stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
