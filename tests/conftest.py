@@ -43,11 +43,11 @@ def need_binary(*names: str) -> str:
 
 
 def make_config(**sections: Any) -> Config:
-    """A config on free loopback ports; ``sections`` override top-level keys."""
+    """A config on ephemeral loopback ports; ``sections`` override top-level keys."""
     data: dict[str, Any] = {
         "version": "llm-cost-tracker/v1",
-        "otlp": {"listen_address": f"127.0.0.1:{free_port()}"},
-        "web": {"listen_address": f"127.0.0.1:{free_port()}"},
+        "otlp": {"listen_address": "127.0.0.1:0"},
+        "web": {"listen_address": "127.0.0.1:0"},
     }
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
@@ -153,11 +153,7 @@ def start_server() -> Iterator[Callable[..., LiveServer]]:
         config = config or make_config(**sections)
         service = Service(config, lambda: config)
         stops.append(run_service(service))
-        return LiveServer(
-            service,
-            f"http://{config.otlp.listen_address}",
-            f"http://{config.web.listen_address}",
-        )
+        return LiveServer(service, f"http://{service.bound['otlp']}", f"http://{service.bound['web']}")
 
     yield start
     for stop in stops:

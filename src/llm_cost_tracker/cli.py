@@ -48,6 +48,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except InputFileError as exc:
         print(f"Invalid configuration: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"cannot listen: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ runs on ``default_config.yaml`` bundled with the package. See
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -130,7 +131,7 @@ class Config(_Strict):
             max_value_length=self.limits.max_label_value_length,
         )
 
-    def usage_source(self, resource: dict[str, object]) -> UsageSource:
+    def usage_source(self, resource: Mapping[str, object]) -> UsageSource:
         for rule in self.ingest.sources:
             if all(str(resource.get(key, "")) == value for key, value in rule.match.items()):
                 return rule.usage_from

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Collection, Iterator, Mapping
+import struct
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -20,6 +22,7 @@ import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from llm_cost_tracker.exporter.normalise import MODEL_KEYS, Aliases, canonical_attributes
 from llm_cost_tracker.exporter.otlp_schema import SlimTraceRequest
 
 GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"  # noqa: S105 - not a password
@@ -36,16 +39,12 @@ class DecodeError(ValueError):
     """The body is not a valid OTLP message of the expected kind."""
 
 
-@dataclass(slots=True)
-class SpanData:
-    resource: Mapping[str, object]
-    scope_name: str
-    attrs: dict[str, object]
-    status_code: int
-    start_ns: int
-    end_ns: int
-    span_key: object
-    """Trace id + span id, identifying a span across retried exports."""
+SpanData = tuple[Mapping[str, object], str, dict[str, object], int, int, int, bytes]
+"""``(resource attributes, scope name, canonical fields, status code, start ns, end ns, span key)``.
+
+A tuple rather than a class: one is made per span, on the hot path. The span
+key (trace id + span id) identifies a span across retried exports.
+"""
 
 
 @dataclass(slots=True)
@@ -79,47 +78,116 @@ def _proto_value(value: Any) -> object:
     return getattr(value, kind)
 
 
-def _proto_pick(attributes: Any, keys: Collection[str]) -> dict[str, object]:
-    picked: dict[str, object] = {}
-    get = attributes.get
-    for key in keys:
-        value = get(key)
-        if value is not None:
-            picked[key] = _proto_value(value)
-    return picked
+_DOUBLE = struct.Struct("<d")
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def any_value(data: bytes) -> object:
+    """The value of a serialized ``AnyValue``: ``str``, ``int``, ``float`` or ``bool``.
+
+    ``None`` for arrays, maps, bytes and anything malformed; never raises.
+    Short strings and small ints, the common cases, take the first branches.
+    """
+    size = len(data)
+    if size >= 2:
+        tag = data[0]
+        if tag == 0x0A and data[1] == size - 2:
+            try:
+                return data[2:].decode()
+            except UnicodeDecodeError:
+                return None
+        if tag == 0x18 and data[-1] < 0x80:  # a small non-negative int_value
+            if size == 2:
+                return data[1]
+            if size == 3:
+                return (data[1] & 0x7F) | (data[2] << 7)
+            if size == 4:
+                return (data[1] & 0x7F) | ((data[2] & 0x7F) << 7) | (data[3] << 14)
+    value: object = None
+    pos = 0
+    try:
+        while pos < size:
+            tag = data[pos]
+            pos += 1
+            if tag == 0x18:  # int_value (varint, two's complement)
+                number, pos = _varint(data, pos)
+                value = number - (1 << 64) if number >= 1 << 63 else number
+            elif tag == 0x21:  # double_value (fixed64)
+                value = _DOUBLE.unpack_from(data, pos)[0]
+                pos += 8
+            elif tag == 0x10:  # bool_value
+                number, pos = _varint(data, pos)
+                value = number != 0
+            elif tag in (0x0A, 0x2A, 0x32, 0x3A):  # string, array, kvlist, bytes
+                length, pos = _varint(data, pos)
+                if pos + length > size:
+                    return None
+                value = data[pos : pos + length].decode() if tag == 0x0A else None
+                pos += length
+            else:
+                return None
+    except (IndexError, ValueError, struct.error):  # UnicodeDecodeError is a ValueError
+        return None
+    return value
+
+
+NOT_GENAI: Final[SpanData] = ({}, "", {}, 0, 0, 0, b"")
+"""What decoders yield for a span without any model attribute."""
+
+
+def _has_any(attributes: Any, keys: tuple[str, ...]) -> bool:
+    return any(key in attributes for key in keys)
 
 
 def _proto_all(attributes: Any) -> dict[str, object]:
-    return {key: _proto_value(value) for key, value in attributes.items()}
+    return {key: any_value(value) for key, value in attributes.items()}
 
 
-def iter_spans_proto(body: bytes, keys: Collection[str]) -> Iterator[SpanData]:
-    """Spans of an ``ExportTraceServiceRequest``; raises ``DecodeError`` for undecodable bodies."""
+def iter_spans_proto(body: bytes, aliases: Aliases, cache: dict[Any, object] | None = None) -> Iterator[SpanData]:
+    """Spans of an ``ExportTraceServiceRequest``; raises ``DecodeError`` for undecodable bodies.
+
+    ``cache`` (optional, owned by the caller) remembers decoded identity values across requests.
+    """
     request = SlimTraceRequest()
     try:
         request.ParseFromString(body)
     except ProtobufDecodeError as exc:
         raise DecodeError(f"not a valid ExportTraceServiceRequest: {exc}") from None
+    keys = frozenset(aliases)
     for resource_spans in request.resource_spans:
         resource = _proto_all(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name
             for span in scope_spans.spans:
-                yield SpanData(
+                attributes = span.attributes
+                if (
+                    "gen_ai.request.model" not in attributes
+                    and "gen_ai.response.model" not in attributes
+                    and not _has_any(attributes, MODEL_KEYS)
+                ):
+                    yield NOT_GENAI  # most spans of an app are not LLM calls: skip them cheaply
+                    continue
+                yield (
                     resource,
                     scope_name,
-                    _proto_pick(span.attributes, keys),
+                    canonical_attributes(keys.intersection(attributes), attributes, any_value, aliases, cache),
                     span.status.code,
                     span.start_time_unix_nano,
                     span.end_time_unix_nano,
                     span.trace_id + span.span_id,
                 )
-
-
-def count_spans_proto(body: bytes) -> int:
-    request = SlimTraceRequest()
-    request.ParseFromString(body)
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 def _stream_id(*parts: bytes) -> bytes:
@@ -228,37 +296,37 @@ def _json_int(value: Any) -> int:
 
 
 def _json_value(value: Any) -> object:
-    if not isinstance(value, dict):
+    """The Python value of an OTLP/JSON ``AnyValue`` object (``None`` for maps, bytes and malformed values)."""
+    if type(value) is not dict:
         return None
-    if "stringValue" in value:
-        v = value["stringValue"]
-        return v if isinstance(v, str) else None
-    if "intValue" in value:
-        v = value["intValue"]
-        if isinstance(v, bool):
-            return None
-        if isinstance(v, int):
+    v = value.get("stringValue")
+    if v is not None:
+        return v if type(v) is str else None
+    v = value.get("intValue")
+    if v is not None:
+        if type(v) is int:
             return v
-        if isinstance(v, str):
+        if type(v) is str:
             try:
                 return int(v)
             except ValueError:
                 return v  # kept as text so that the normaliser reports it as invalid usage
         return None
-    if "doubleValue" in value:
-        v = value["doubleValue"]
+    v = value.get("doubleValue")
+    if v is not None:
         # Whole-number doubles may be written as JSON integers ("sum": 1250).
-        if isinstance(v, int | float) and not isinstance(v, bool):
+        if type(v) is float or type(v) is int:
             return float(v)
         if v in ("NaN", "Infinity", "-Infinity"):
             return float(v)
         return None
-    if "boolValue" in value:
-        v = value["boolValue"]
-        return v if isinstance(v, bool) else None
-    if "arrayValue" in value:
-        values = value["arrayValue"].get("values") if isinstance(value["arrayValue"], dict) else None
-        return [_json_value(v) for v in values[:MAX_ARRAY_VALUES]] if isinstance(values, list) else None
+    v = value.get("boolValue")
+    if v is not None:
+        return v if type(v) is bool else None
+    v = value.get("arrayValue")
+    if type(v) is dict:
+        values = v.get("values")
+        return [_json_value(item) for item in values[:MAX_ARRAY_VALUES]] if type(values) is list else None
     return None
 
 
@@ -282,9 +350,32 @@ def _id_bytes(value: Any) -> bytes:
         return value.encode()
 
 
-def iter_spans_json(body: bytes, keys: Collection[str]) -> Iterator[SpanData]:
-    """Spans of an OTLP/JSON ``ExportTraceServiceRequest``."""
+_STATUS_NAMES: Final = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+
+
+def _json_span(span: Any, keys: AbstractSet[str], aliases: Aliases) -> tuple[dict[str, object], int, int, int, bytes]:
+    """(fields, status code, start, end, span key) of one OTLP/JSON span."""
+    try:
+        # The common, well-formed case in one comprehension; anything odd takes the checked path.
+        raw = {kv["key"]: kv["value"] for kv in span.get("attributes", ()) if kv["key"] in keys}
+    except (KeyError, TypeError, AttributeError):
+        span = _object(span, "spans[]")
+        raw = {k: v for k, v in _json_attributes(span, "span").items() if k in keys}
+    status = span.get("status")
+    code = status.get("code", 0) if type(status) is dict else 0
+    return (
+        canonical_attributes(raw, raw, _json_value, aliases),
+        code if type(code) is int else _STATUS_NAMES.get(code, 0) if type(code) is str else 0,
+        _json_int(span.get("startTimeUnixNano")),
+        _json_int(span.get("endTimeUnixNano")),
+        _id_bytes(span.get("traceId")) + _id_bytes(span.get("spanId")),
+    )
+
+
+def iter_spans_json(body: bytes, aliases: Aliases, cache: dict[Any, object] | None = None) -> Iterator[SpanData]:
+    """Spans of an OTLP/JSON ``ExportTraceServiceRequest`` (``cache`` is unused: JSON values are not hashable)."""
     document = _loads(body)
+    keys = frozenset(aliases)
     for resource_spans in _list(document, "resourceSpans", "$"):
         resource_spans = _object(resource_spans, "resourceSpans[]")
         resource_obj = _object(resource_spans.get("resource"), "resource")
@@ -294,18 +385,10 @@ def iter_spans_json(body: bytes, keys: Collection[str]) -> Iterator[SpanData]:
             scope_name = _object(scope_spans.get("scope"), "scope").get("name")
             scope_name = scope_name if isinstance(scope_name, str) else ""
             for span in _list(scope_spans, "spans", "scopeSpans[]"):
-                span = _object(span, "spans[]")
-                raw = _json_attributes(span, "span")
-                status = _object(span.get("status"), "span.status")
-                yield SpanData(
-                    resource,
-                    scope_name,
-                    {key: _json_value(raw[key]) for key in keys if key in raw},
-                    _json_int(status.get("code")),
-                    _json_int(span.get("startTimeUnixNano")),
-                    _json_int(span.get("endTimeUnixNano")),
-                    _id_bytes(span.get("traceId")) + _id_bytes(span.get("spanId")),
-                )
+                if type(span) is not dict:
+                    raise DecodeError("spans[] is not an object")
+                fields, status_code, start_ns, end_ns, span_key = _json_span(span, keys, aliases)
+                yield (resource, scope_name, fields, status_code, start_ns, end_ns, span_key)
 
 
 def _json_float(value: Any) -> float:

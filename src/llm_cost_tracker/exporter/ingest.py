@@ -17,19 +17,19 @@ from prometheus_client import Counter as PromCounter
 
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter import decode
-from llm_cost_tracker.exporter.dedupe import CallDeduplicator, CountedCall, merge_tokens
+from llm_cost_tracker.exporter.dedupe import CallDeduplicator, CountedCall, PriceKey, merge_tokens
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
     IGNORED_NOT_GENAI,
     REJECT_HINTS,
-    SPAN_KEYS,
+    SpanNormaliser,
+    canonical_attributes,
     normalise_point,
-    normalise_span,
 )
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
 from llm_cost_tracker.exporter.usage import UsageRecord
-from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
+from llm_cost_tracker.pricing.prices import FUSD_PER_USD
 from llm_cost_tracker.pricing.resolver import PriceResolver, day_number
 
 Encoding = Literal["protobuf", "json"]
@@ -57,6 +57,10 @@ class IngestResult:
             for reason, count in sorted(self.rejected.items())
         ]
         return f"rejected {self.rejected_count} GenAI {noun}: " + "; ".join(parts)
+
+
+def _same(value: object) -> object:
+    return value
 
 
 def _cost_fusd(usd: float) -> int:
@@ -89,7 +93,8 @@ class Ingestor:
         self.config = config
         self.resolver = resolver
         self.labels = config.label_mapping()
-        self.keys = SPAN_KEYS | self.labels.span_keys
+        self._values: dict[object, object] = {}
+        self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.pricing.reported_cost != "ignore")
         self.reported_cost = config.pricing.reported_cost
         self.dedupe.max_entries = config.limits.dedupe_max_entries
         self.dedupe.window_s = config.limits.dedupe_window_seconds
@@ -103,30 +108,26 @@ class Ingestor:
         """Count the GenAI calls of one ``ExportTraceServiceRequest``; raises ``decode.DecodeError``."""
         started = time.perf_counter()
         iterate = decode.iter_spans_proto if encoding == "protobuf" else decode.iter_spans_json
-        spans = list(iterate(body, self.keys))
+        normalise = self.normalise
+        spans = list(iterate(body, normalise.aliases, self._values))  # decode all first: a bad body counts nothing
         result = IngestResult()
         now_ns = self.clock_ns()
         now_mono = time.monotonic()
-        sources: dict[int, str] = {}
-        labels = self.labels
+        # Per resource (all spans of a resource share it): which signal counts, and org/project.
+        resources: dict[int, tuple[str, tuple[str, str] | None]] = {}
         with self.ledger.lock:
-            for span in spans:
-                resource_id = id(span.resource)
-                source = sources.get(resource_id)
-                if source is None:
-                    source = sources[resource_id] = self.config.usage_source(dict(span.resource))
-                if source != "spans":
+            for resource, scope_name, fields, status_code, start_ns, end_ns, span_key in spans:
+                per_resource = resources.get(id(resource))
+                if per_resource is None:
+                    per_resource = resources[id(resource)] = (
+                        self.config.usage_source(resource),
+                        normalise.resource_labels(resource),
+                    )
+                if per_resource[0] != "spans":
                     result.ignored["source_uses_metrics"] += 1
                     continue
-                record = normalise_span(
-                    span.attrs,
-                    span.resource,
-                    scope_name=span.scope_name,
-                    status_code=span.status_code,
-                    start_ns=span.start_ns,
-                    end_ns=span.end_ns,
-                    span_key=span.span_key,
-                    labels=labels,
+                record = normalise(
+                    fields, resource, per_resource[1], scope_name, status_code, start_ns, end_ns, span_key
                 )
                 if isinstance(record, str):
                     if record == IGNORED_NOT_GENAI:
@@ -146,59 +147,53 @@ class Ingestor:
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
         key = record.dedupe_key
         if key is not None:
-            counted = self.dedupe.get(key, now_mono)
+            counted = self.dedupe.get(key)
             if counted is not None:
-                self._merge(counted, record)
+                self._merge(key, counted, record)
                 result.duplicates += 1
                 return
-        cost, price = self._price(record, now_ns)
-        self.ledger.add(
-            record.labels,
-            record.tokens,
-            cost,
-            ok=record.requests if record.ok and record.count_requests else 0,
-            errors=record.requests if not record.ok and record.count_requests else 0,
-            duration_s=record.duration_s,
-        )
+        cost, price_key = self._price(record, now_ns)
+        requests = record.requests if record.count_requests else 0
+        if record.ok:
+            self.ledger.add(record.labels, record.tokens, cost, requests, 0, record.duration_s)
+        else:
+            self.ledger.add(record.labels, record.tokens, cost, 0, requests, record.duration_s)
         if key is not None:
-            self.dedupe.remember(
-                key,
-                CountedCall(
-                    record.labels,
-                    record.tokens,
-                    record.cache_write_1h,
-                    cost,
-                    price,
-                    self.dedupe.expires_at(now_mono),
-                ),
-            )
+            self.dedupe.remember(key, (record.labels, record.tokens, record.cache_write_1h, cost, price_key), now_mono)
         result.accepted += 1
 
-    def _merge(self, counted: CountedCall, record: UsageRecord) -> None:
+    def _merge(self, key: object, counted: CountedCall, record: UsageRecord) -> None:
         """A second span of a counted call: add only what it reports beyond the first."""
-        merged = merge_tokens(counted.tokens, record.tokens)
-        if merged == counted.tokens and record.cache_write_1h <= counted.cache_write_1h:
+        labels, counted_tokens, counted_1h, counted_cost, price_key = counted
+        merged = merge_tokens(counted_tokens, record.tokens)
+        if merged == counted_tokens and record.cache_write_1h <= counted_1h:
             return
-        cache_write_1h = max(counted.cache_write_1h, record.cache_write_1h)
-        cost = counted.cost_fusd
-        if counted.price is not None:
-            cost = counted.price.cost_fusd(merged, cache_write_1h)
-        delta = tuple(new - old for new, old in zip(merged, counted.tokens, strict=True))
-        self.ledger.add(counted.labels, delta, cost - counted.cost_fusd)  # type: ignore[arg-type]
-        counted.tokens = merged
-        counted.cache_write_1h = cache_write_1h
-        counted.cost_fusd = cost
+        cache_write_1h = max(counted_1h, record.cache_write_1h)
+        cost = counted_cost
+        if price_key is not None:
+            price = self.resolver.resolve(*price_key)
+            if price is not None:
+                cost = price.cost_fusd(merged, cache_write_1h)
+        delta = (
+            merged[0] - counted_tokens[0],
+            merged[1] - counted_tokens[1],
+            merged[2] - counted_tokens[2],
+            merged[3] - counted_tokens[3],
+            merged[4] - counted_tokens[4],
+        )
+        self.ledger.add(labels, delta, cost - counted_cost)
+        self.dedupe.replace(key, (labels, merged, cache_write_1h, cost, price_key))
 
-    def _price(self, record: UsageRecord, now_ns: int) -> tuple[int, ResolvedPrice | None]:
+    def _price(self, record: UsageRecord, now_ns: int) -> tuple[int, PriceKey | None]:
+        """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price)."""
         reported = record.reported_cost_usd
         if self.reported_cost == "prefer" and reported is not None:
             return _cost_fusd(reported), None
         if not record.has_usage:
             return 0, None
         provider, model = record.labels[2], record.labels[3]
-        price = self.resolver.resolve(
-            provider, record.price_model, day_number(record.time_unix_nano, now_ns), record.service_tier
-        )
+        price_key = (provider, record.price_model, day_number(record.time_unix_nano, now_ns), record.service_tier)
+        price = self.resolver.resolve(*price_key)
         if price is None:
             if self.reported_cost == "fallback" and reported is not None:
                 return _cost_fusd(reported), None
@@ -206,7 +201,7 @@ class Ingestor:
             return 0, None
         self.ledger.note_price(provider, model, price)
         requests = record.requests if record.count_requests else 0
-        return price.cost_fusd(record.tokens, record.cache_write_1h, requests), price
+        return price.cost_fusd(record.tokens, record.cache_write_1h, requests), price_key
 
     # --- metrics ----------------------------------------------------------------------------
 
@@ -225,7 +220,7 @@ class Ingestor:
                 resource_id = id(point.resource)
                 source = sources.get(resource_id)
                 if source is None:
-                    source = sources[resource_id] = self.config.usage_source(dict(point.resource))
+                    source = sources[resource_id] = self.config.usage_source(point.resource)
                 if source != "metrics":
                     result.ignored["source_uses_spans"] += 1
                     continue
@@ -250,11 +245,12 @@ class Ingestor:
         else:
             result.rejected["invalid_value"] += 1
             return
+        aliases = self.normalise.aliases
+        fields = canonical_attributes(aliases.keys() & point.attrs.keys(), point.attrs, _same, aliases)
         record = normalise_point(
             point.metric,
-            point.attrs,
+            fields,
             point.resource,
-            scope_name=point.scope_name,
             count=delta.count,
             total=delta.total,
             time_ns=point.time_ns,
@@ -267,13 +263,11 @@ class Ingestor:
             provider = self.resolver.infer_provider(record.price_model) or "unknown"
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
         cost, _ = self._price(record, now_ns)
-        self.ledger.add(
-            record.labels,
-            record.tokens,
-            cost,
-            ok=record.requests if record.ok and record.count_requests else 0,
-            errors=record.requests if not record.ok and record.count_requests else 0,
-        )
+        requests = record.requests if record.count_requests else 0
+        if record.ok:
+            self.ledger.add(record.labels, record.tokens, cost, requests, 0)
+        else:
+            self.ledger.add(record.labels, record.tokens, cost, 0, requests)
         if point.metric == decode.GENAI_DURATION and delta.buckets:
             self.ledger.add_durations(record.labels, delta.buckets, point.bounds, delta.total)
         result.accepted += 1

@@ -1,21 +1,20 @@
 """The counters Prometheus scrapes: cost, tokens, requests, durations, prices.
 
-A custom collector over plain dicts rather than ``Counter.labels(...).inc()``
-per call: one dict lookup per call finds every counter of its series, costs
-are exact integers (femto-dollars) until they are rendered, and the series cap
-is enforced in one place. Prometheus is the database; nothing here survives a
-restart, and ``increase()`` handles the reset.
+Plain dicts and a text renderer of our own rather than ``Counter.labels(...)
+.inc()`` per call and ``generate_latest``: one dict lookup per call finds every
+counter of its series, costs are exact integers (femto-dollars) until they are
+rendered, the series cap is enforced in one place, and each series' label text
+is built once, so 10 000 series render in a few milliseconds instead of ~100.
+Prometheus is the database; nothing here survives a restart, and
+``increase()`` handles the reset.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Final
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
 
 from llm_cost_tracker.exporter.usage import TOKEN_TYPES, LabelKey, Tokens
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
@@ -43,12 +42,33 @@ GENAI_DURATION_BUCKETS: Final = (
 """The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
 
 
+def escape_label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """``org="acme",project="checkout"`` (escaped as the text exposition format requires)."""
+    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True))
+
+
+def format_value(value: float) -> str:
+    """Go-style float text, as Prometheus writes it."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
 class SeriesState:
     """Every counter of one (org, project, provider, model, operation) series."""
 
-    __slots__ = ("buckets", "cost_fusd", "duration_count", "duration_sum", "errors", "ok", "tokens")
+    __slots__ = ("buckets", "cost_fusd", "duration_count", "duration_sum", "errors", "labels", "ok", "tokens")
 
-    def __init__(self, bucket_count: int) -> None:
+    def __init__(self, key: LabelKey, bucket_count: int) -> None:
+        self.labels = label_text(SERIES_LABELS, key)
         self.cost_fusd = 0
         self.tokens = [0, 0, 0, 0, 0]
         self.ok = 0
@@ -58,11 +78,11 @@ class SeriesState:
         self.duration_count = 0
 
 
-class UsageLedger(Collector):
-    """In-memory counters, rendered by ``prometheus_client`` on scrape.
+class UsageLedger:
+    """In-memory counters, rendered as Prometheus text on scrape.
 
     Writers (the event loop) and the scrape (a worker thread) share ``lock``:
-    ingestion takes it once per request, ``collect`` only while it copies.
+    ingestion takes it once per request, ``render`` only while it copies.
     """
 
     def __init__(self, max_series: int = 10_000, buckets: Sequence[float] = GENAI_DURATION_BUCKETS) -> None:
@@ -82,7 +102,7 @@ class UsageLedger(Collector):
             if len(self._series) >= self.max_series and key != OVERFLOW_KEY:
                 self.dropped["llm_cost_usd_total"] = self.dropped.get("llm_cost_usd_total", 0) + 1
                 return self.series(OVERFLOW_KEY)
-            state = self._series[key] = SeriesState(len(self.bounds) + 1)
+            state = self._series[key] = SeriesState(key, len(self.bounds) + 1)
         return state
 
     def add(
@@ -90,7 +110,6 @@ class UsageLedger(Collector):
         key: LabelKey,
         tokens: Tokens,
         cost_fusd: int,
-        *,
         ok: int = 0,
         errors: int = 0,
         duration_s: float | None = None,
@@ -144,72 +163,66 @@ class UsageLedger(Collector):
             return
         self._prices[key] = price
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def render(self) -> str:
+        """The ledger's metric families in the Prometheus text exposition format (0.0.4)."""
         with self.lock:
             series = [
-                (key, s.cost_fusd, tuple(s.tokens), s.ok, s.errors, tuple(s.buckets), s.duration_sum)
-                for key, s in self._series.items()
+                (s.labels, s.cost_fusd, tuple(s.tokens), s.ok, s.errors, tuple(s.buckets), s.duration_sum)
+                for s in self._series.values()
             ]
             unpriced = list(self._unpriced.items())
             prices = list(self._prices.items())
             dropped = dict(self.dropped)
 
-        cost = CounterMetricFamily(
-            "llm_cost_usd", "Cost of LLM calls in USD, priced from the price catalog.", labels=SERIES_LABELS
-        )
-        tokens = CounterMetricFamily(
-            "llm_tokens",
-            "Tokens of LLM calls by non-overlapping type (input = uncached input).",
-            labels=(*SERIES_LABELS, "token_type"),
-        )
-        requests = CounterMetricFamily("llm_requests", "LLM calls by outcome.", labels=(*SERIES_LABELS, "outcome"))
-        durations = HistogramMetricFamily(
-            "llm_request_duration_seconds", "Duration of LLM calls.", labels=SERIES_LABELS
-        )
-        bounds = [str(b) for b in self.bounds] + ["+Inf"]
-        for key, cost_fusd, counts, ok, errors, buckets, duration_sum in series:
-            labels = list(key)
-            cost.add_metric(labels, cost_fusd / FUSD_PER_USD)
+        out: list[str] = []
+        add = out.append
+        add("# HELP llm_cost_usd_total Cost of LLM calls in USD, priced from the price catalog.")
+        add("# TYPE llm_cost_usd_total counter")
+        for labels, cost_fusd, *_ in series:
+            add(f"llm_cost_usd_total{{{labels}}} {format_value(cost_fusd / FUSD_PER_USD)}")
+        add("# HELP llm_tokens_total Tokens of LLM calls by non-overlapping type (input = uncached input).")
+        add("# TYPE llm_tokens_total counter")
+        for labels, _, counts, *_ in series:
             for token_type, count in zip(TOKEN_TYPES, counts, strict=True):
-                tokens.add_metric([*labels, token_type], count)
-            requests.add_metric([*labels, "ok"], ok)
-            requests.add_metric([*labels, "error"], errors)
+                add(f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}')
+        add("# HELP llm_requests_total LLM calls by outcome.")
+        add("# TYPE llm_requests_total counter")
+        for labels, _, _, ok, errors, *_ in series:
+            add(f'llm_requests_total{{{labels},outcome="ok"}} {ok}')
+            add(f'llm_requests_total{{{labels},outcome="error"}} {errors}')
+        add("# HELP llm_request_duration_seconds Duration of LLM calls.")
+        add("# TYPE llm_request_duration_seconds histogram")
+        bounds = [format_value(b) for b in self.bounds]
+        for labels, _, _, _, _, buckets, duration_sum in series:
             cumulative = 0
-            histogram = []
-            for bound, count in zip(bounds, buckets, strict=True):
+            for bound, count in zip(bounds, buckets, strict=False):
                 cumulative += count
-                histogram.append((bound, cumulative))
-            durations.add_metric(labels, histogram, duration_sum)
-        yield cost
-        yield tokens
-        yield requests
-        yield durations
-
-        unpriced_family = CounterMetricFamily(
-            "llm_unpriced_requests",
-            "LLM calls that no price applies to (counted at $0 cost).",
-            labels=("provider", "model", "reason"),
-        )
+                add(f'llm_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
+            total = cumulative + buckets[-1]
+            add(f'llm_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
+            add(f"llm_request_duration_seconds_sum{{{labels}}} {format_value(duration_sum)}")
+            add(f"llm_request_duration_seconds_count{{{labels}}} {total}")
+        add("# HELP llm_unpriced_requests_total LLM calls that no price applies to (counted at $0 cost).")
+        add("# TYPE llm_unpriced_requests_total counter")
         for (provider, model, reason), count in unpriced:
-            unpriced_family.add_metric([provider, model, reason], count)
-        yield unpriced_family
-
-        price_family = GaugeMetricFamily(
-            "llm_price_usd_per_token",
-            "Base price in USD per token of every model seen, for re-pricing history in PromQL.",
-            labels=("provider", "model", "token_type"),
+            add(
+                f"llm_unpriced_requests_total{{{label_text(('provider', 'model', 'reason'), (provider, model, reason))}}} {count}"
+            )
+        add(
+            "# HELP llm_price_usd_per_token Base price in USD per token of every model seen, "
+            "for re-pricing history in PromQL."
         )
+        add("# TYPE llm_price_usd_per_token gauge")
         for (provider, model), price in prices:
+            labels = label_text(("provider", "model"), (provider, model))
             for token_type, usd in price.usd_per_token().items():
-                price_family.add_metric([provider, model, token_type], usd)
-        yield price_family
-
-        dropped_family = CounterMetricFamily(
-            "llm_cost_tracker_series_dropped",
-            "Records folded into an __overflow__ series (or, for prices, not exported) "
-            "because a metric reached its series cap.",
-            labels=("metric",),
+                add(f'llm_price_usd_per_token{{{labels},token_type="{token_type}"}} {format_value(usd)}')
+        add(
+            "# HELP llm_cost_tracker_series_dropped_total Records folded into an __overflow__ series "
+            "(or, for prices, not exported) because a metric reached its series cap."
         )
+        add("# TYPE llm_cost_tracker_series_dropped_total counter")
         for metric in ("llm_cost_usd_total", "llm_unpriced_requests_total", "llm_price_usd_per_token"):
-            dropped_family.add_metric([metric], dropped.get(metric, 0))
-        yield dropped_family
+            add(f'llm_cost_tracker_series_dropped_total{{metric="{metric}"}} {dropped.get(metric, 0)}')
+        add("")
+        return "\n".join(out)

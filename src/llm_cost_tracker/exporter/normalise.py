@@ -1,81 +1,106 @@
-"""GenAI span attributes → one ``UsageRecord``, through one alias table.
+"""GenAI telemetry → ``UsageRecord``, through one alias table.
 
 The GenAI semantic conventions are still moving and every instrumentation
 library writes a slightly different dialect; everything dialect-specific lives
-in this module.
+in this module. Decoders turn a span's (or metric point's) attributes into a
+dict of *canonical fields* with ``canonical_attributes``; the rest of this
+module reads only those fields.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from llm_cost_tracker.exporter.usage import Tokens, UsageRecord
+from llm_cost_tracker.exporter.usage import LabelKey, Tokens, UsageRecord
 
-# First match wins (DESIGN §4, extended where real instrumentations need it).
-PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.system")
-REQUEST_MODEL_KEYS: Final = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name")
-RESPONSE_MODEL_KEYS: Final = ("gen_ai.response.model", "llm.response.model_name")
-OPERATION_KEYS: Final = ("gen_ai.operation.name", "llm.request.type")
-INPUT_KEYS: Final = (
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.prompt_tokens",
-    "llm.token_count.prompt",
-    "llm.usage.prompt_tokens",
-)
-OUTPUT_KEYS: Final = (
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-    "llm.usage.completion_tokens",
-)
-CACHE_READ_KEYS: Final = (
-    "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens",
-    "llm.token_count.prompt_details.cache_read",
-)
-CACHE_WRITE_KEYS: Final = (
-    "gen_ai.usage.cache_write.input_tokens",
-    "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_creation_input_tokens",
-    "llm.token_count.prompt_details.cache_write",
-)
-CACHE_WRITE_1H_KEYS: Final = ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens",)
-REASONING_KEYS: Final = (
-    "gen_ai.usage.reasoning.output_tokens",
-    "gen_ai.usage.reasoning_tokens",
-    "llm.token_count.completion_details.reasoning",
-)
-REPORTED_COST_KEYS: Final = ("gen_ai.usage.cost", "gen_ai.cost.total_cost", "llm.cost.total")
-RESPONSE_ID_KEYS: Final = ("gen_ai.response.id",)
-SERVICE_TIER_KEYS: Final = (
-    "openai.response.service_tier",
-    "gen_ai.openai.response.service_tier",
-    "anthropic.response.service_tier",
-    "openai.request.service_tier",
-    "gen_ai.openai.request.service_tier",
-    "gen_ai.request.service_tier",
-)
-ERROR_KEYS: Final = ("error.type",)
-LITELLM_PROVIDER_MODEL_KEY: Final = "litellm.provider.model"
+# Canonical fields, and the attribute keys that carry each, first match wins
+# (DESIGN §4, extended where real instrumentations need it).
+PROVIDER: Final = "provider"
+REQUEST_MODEL: Final = "request_model"
+RESPONSE_MODEL: Final = "response_model"
+OPERATION: Final = "operation"
+INPUT: Final = "input_tokens"
+OUTPUT: Final = "output_tokens"
+CACHE_READ: Final = "cache_read_tokens"
+CACHE_WRITE: Final = "cache_write_tokens"
+CACHE_WRITE_1H: Final = "cache_write_1h_tokens"
+REASONING: Final = "reasoning_tokens"
+REPORTED_COST: Final = "reported_cost"
+RESPONSE_ID: Final = "response_id"
+SERVICE_TIER: Final = "service_tier"
+ERROR_TYPE: Final = "error_type"
+TOKEN_TYPE: Final = "token_type"  # noqa: S105 - not a password
+SDK_NAME: Final = "sdk_name"
+PREFIXED_MODEL: Final = "prefixed_model"
 
-USAGE_KEYS: Final = INPUT_KEYS + OUTPUT_KEYS + CACHE_READ_KEYS + CACHE_WRITE_KEYS + REASONING_KEYS
-SPAN_KEYS: Final = frozenset(
-    PROVIDER_KEYS
-    + REQUEST_MODEL_KEYS
-    + RESPONSE_MODEL_KEYS
-    + OPERATION_KEYS
-    + USAGE_KEYS
-    + CACHE_WRITE_1H_KEYS
-    + REPORTED_COST_KEYS
-    + RESPONSE_ID_KEYS
-    + SERVICE_TIER_KEYS
-    + ERROR_KEYS
-    + (LITELLM_PROVIDER_MODEL_KEY, "telemetry.sdk.name")
+ALIAS_TABLE: Final[dict[str, tuple[str, ...]]] = {
+    PROVIDER: ("gen_ai.provider.name", "gen_ai.system", "llm.system"),
+    REQUEST_MODEL: ("gen_ai.request.model", "llm.request.model_name", "llm.model_name"),
+    RESPONSE_MODEL: ("gen_ai.response.model", "llm.response.model_name"),
+    OPERATION: ("gen_ai.operation.name", "llm.request.type"),
+    INPUT: (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.token_count.prompt",
+        "llm.usage.prompt_tokens",
+    ),
+    OUTPUT: (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+        "llm.usage.completion_tokens",
+    ),
+    CACHE_READ: (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    CACHE_WRITE: (
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    CACHE_WRITE_1H: ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens",),
+    REASONING: (
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.usage.reasoning_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
+    REPORTED_COST: ("gen_ai.usage.cost", "gen_ai.cost.total_cost", "llm.cost.total"),
+    RESPONSE_ID: ("gen_ai.response.id",),
+    SERVICE_TIER: (
+        "openai.response.service_tier",
+        "gen_ai.openai.response.service_tier",
+        "anthropic.response.service_tier",
+        "openai.request.service_tier",
+        "gen_ai.openai.request.service_tier",
+        "gen_ai.request.service_tier",
+    ),
+    ERROR_TYPE: ("error.type",),
+    TOKEN_TYPE: ("gen_ai.token.type",),
+    SDK_NAME: ("telemetry.sdk.name",),
+    PREFIXED_MODEL: ("litellm.provider.model",),
+}
+
+MODEL_KEYS: Final = ALIAS_TABLE[REQUEST_MODEL] + ALIAS_TABLE[RESPONSE_MODEL]
+"""A span without any of these is not a GenAI call."""
+
+IDENTITY_FIELDS: Final = frozenset(
+    {PROVIDER, REQUEST_MODEL, RESPONSE_MODEL, OPERATION, SERVICE_TIER, ERROR_TYPE, TOKEN_TYPE, SDK_NAME, PREFIXED_MODEL}
 )
-"""Every span attribute the normaliser may read (label mappings add their own)."""
+"""Fields with few distinct values (unlike token counts and ids), worth a decoded-value cache."""
+
+Aliases = dict[str, tuple[str, int, bool]]
+"""Attribute key → (canonical field, rank, identity field?); of two keys of one field, the lower rank wins."""
+
+ALIASES: Final[Aliases] = {
+    key: (field, rank, field in IDENTITY_FIELDS) for field, keys in ALIAS_TABLE.items() for rank, key in enumerate(keys)
+}
+MAX_CACHED_VALUES: Final = 4096
 
 PROVIDER_ALIASES: Final = {
     "az.ai.openai": "azure.ai.openai",
@@ -101,18 +126,66 @@ MAX_TOKENS_PER_CALL: Final = 10_000_000_000
 
 STATUS_CODE_ERROR: Final = 2
 
-# Reasons a span is not counted. Ignored spans are not GenAI calls at all;
+# Reasons a span or point is not counted. Ignored items are not GenAI calls;
 # rejected ones are GenAI calls we cannot use, reported in partial_success.
 IGNORED_NOT_GENAI: Final = "not_genai"
 IGNORED_SOURCE_USES_METRICS: Final = "source_uses_metrics"
 REJECTED_MISSING_USAGE: Final = "missing_usage"
 REJECTED_INVALID_USAGE: Final = "invalid_usage"
+REJECTED_MISSING_MODEL: Final = "missing_model"
+REJECTED_INVALID_VALUE: Final = "invalid_value"
 
 REJECT_HINTS: Final = {
     REJECTED_MISSING_USAGE: "GenAI client span without token usage (for streamed OpenAI calls set "
     "stream_options={'include_usage': True})",
     REJECTED_INVALID_USAGE: "token count that is negative, not an integer or implausibly large",
+    REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
+    REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
 }
+
+
+def canonical_attributes(
+    present: Iterable[str],
+    raw: Mapping[str, Any],
+    convert: Callable[[Any], object],
+    aliases: Aliases,
+    cache: dict[Any, object] | None = None,
+) -> dict[str, object]:
+    """``{canonical field: value}`` from the ``present`` attribute keys of ``raw``.
+
+    ``convert`` turns a raw attribute value (serialized ``AnyValue`` bytes,
+    an OTLP/JSON value object, or already a Python value) into a Python value;
+    ``cache`` remembers conversions of identity fields (model names and the
+    like repeat in every span). Empty strings count as absent, so that the next
+    alias can supply the field.
+    """
+    fields: dict[str, object] = {}
+    ranks: dict[str, int] | None = None  # only for fields first set by a fallback alias
+    for key in present:
+        field, rank, identity = aliases[key]
+        raw_value = raw[key]
+        if identity and cache is not None:
+            value = cache.get(raw_value)
+            if value is None:
+                value = convert(raw_value)
+                if len(cache) >= MAX_CACHED_VALUES:
+                    cache.clear()
+                cache[raw_value] = value
+        else:
+            value = convert(raw_value)
+        if value is None or value == "":
+            continue
+        if rank == 0:
+            fields[field] = value
+        elif field not in fields:
+            fields[field] = value
+            if ranks is None:
+                ranks = {}
+            ranks[field] = rank
+        elif ranks is not None and rank < ranks.get(field, 0):
+            fields[field] = value
+            ranks[field] = rank
+    return fields
 
 
 class InvalidUsage(ValueError):
@@ -138,14 +211,16 @@ def as_token_count(value: object) -> int:
     return count
 
 
+def _count(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value <= MAX_TOKENS_PER_CALL:
+        return value
+    return as_token_count(value)
+
+
 def split_tokens(
-    input_total: int,
-    cache_read: int,
-    cache_write: int,
-    output_total: int,
-    reasoning: int,
-    *,
-    cache_in_input: bool,
+    input_total: int, cache_read: int, cache_write: int, output_total: int, reasoning: int, *, cache_in_input: bool
 ) -> Tokens:
     """Split reported counts into non-overlapping token types.
 
@@ -165,19 +240,6 @@ def split_tokens(
     return (uncached, cache_read, cache_write, visible_output, reasoning)
 
 
-def _first(attrs: Mapping[str, object], keys: tuple[str, ...]) -> object:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def _count(attrs: Mapping[str, object], keys: tuple[str, ...]) -> int | None:
-    value = _first(attrs, keys)
-    return None if value is None else as_token_count(value)
-
-
 def normalise_provider(value: object) -> str:
     """``"OpenAI"`` → ``"openai"``, old names → current ones (``az.ai.openai`` → ``azure.ai.openai``)."""
     if not isinstance(value, str):
@@ -193,7 +255,7 @@ def normalise_operation(value: object) -> str:
     return OPERATION_ALIASES.get(operation, operation)
 
 
-def excludes_cache_from_input(scope_name: str, attrs: Mapping[str, object], provider: str) -> bool:
+def excludes_cache_from_input(scope_name: str, fields: Mapping[str, object], provider: str) -> bool:
     """Sources known to report Anthropic input tokens *without* the cache tokens.
 
     openlit copies Anthropic's raw ``input_tokens`` (uncached only) into
@@ -203,7 +265,25 @@ def excludes_cache_from_input(scope_name: str, attrs: Mapping[str, object], prov
     """
     if provider != "anthropic":
         return False
-    return scope_name.startswith("openlit.") or attrs.get("telemetry.sdk.name") == "openlit"
+    return scope_name.startswith("openlit.") or fields.get(SDK_NAME) == "openlit"
+
+
+def _provider_from_prefixed_model(*candidates: object) -> str:
+    """litellm names models ``provider/model``; take the provider from the prefix."""
+    for candidate in candidates:
+        if isinstance(candidate, str) and "/" in candidate:
+            return normalise_provider(candidate.split("/", 1)[0])
+    return ""
+
+
+def _reported_cost(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = float(value)
+    except ValueError:
+        return None
+    return cost if math.isfinite(cost) and cost >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,147 +303,206 @@ class LabelMapping:
     max_value_length: int = 128
 
     @property
-    def span_keys(self) -> frozenset[str]:
-        return frozenset(s.key for s in self.org + self.project if s.scope == "span")
+    def resource_only(self) -> bool:
+        return all(source.scope == "resource" for source in self.org + self.project)
+
+    def aliases(self) -> Aliases:
+        """``ALIASES`` plus the span attributes the labels read (under their own key, unless already aliased)."""
+        extra = {
+            s.key: (s.key, 0, False) for s in self.org + self.project if s.scope == "span" and s.key not in ALIASES
+        }
+        return {**ALIASES, **extra}
 
     def resolve(
         self,
         sources: tuple[LabelSource, ...],
         default: str,
-        attrs: Mapping[str, object],
+        fields: Mapping[str, object],
         resource: Mapping[str, object],
     ) -> str:
         for source in sources:
-            value = (attrs if source.scope == "span" else resource).get(source.key)
+            if source.scope == "span":
+                value = fields.get(ALIASES[source.key][0] if source.key in ALIASES else source.key)
+            else:
+                value = resource.get(source.key)
             if value is not None and value != "":
                 return self.clip(str(value))
         return default
+
+    def org_project(self, fields: Mapping[str, object], resource: Mapping[str, object]) -> tuple[str, str]:
+        return (
+            self.resolve(self.org, self.org_default, fields, resource),
+            self.resolve(self.project, self.project_default, fields, resource),
+        )
 
     def clip(self, value: str) -> str:
         return value if len(value) <= self.max_value_length else value[: self.max_value_length]
 
 
-def normalise_span(
-    attrs: Mapping[str, object],
-    resource: Mapping[str, object],
-    *,
-    scope_name: str,
-    status_code: int,
-    start_ns: int,
-    end_ns: int,
-    span_key: object,
-    labels: LabelMapping,
-) -> UsageRecord | str:
-    """One span → a ``UsageRecord``, or the reason it is not counted.
+Shape = tuple[LabelKey, str, bool]
+"""What a call's identity resolves to: labels, the model to price, whether input includes cache."""
+
+
+class SpanNormaliser:
+    """Canonical span fields → ``UsageRecord``, or the reason the span is not counted.
 
     A span counts when it carries a GenAI model and token usage (whatever its
     kind or scope, so apps that write GenAI attributes onto their own spans are
     counted), or when it is a failed GenAI call (``outcome="error"``).
+
+    What depends only on who made the call (labels, the model to price, the
+    cache convention) is resolved once per distinct combination and remembered:
+    real traffic has thousands of spans and a handful of such shapes.
     """
-    request_model = _first(attrs, REQUEST_MODEL_KEYS)
-    response_model = _first(attrs, RESPONSE_MODEL_KEYS)
-    if request_model is None and response_model is None:
-        return IGNORED_NOT_GENAI
-    model = labels.clip(str(request_model if request_model is not None else response_model))
-    price_model = str(response_model) if response_model is not None else model
 
-    failed = status_code == STATUS_CODE_ERROR or bool(_first(attrs, ERROR_KEYS))
-    provider = normalise_provider(_first(attrs, PROVIDER_KEYS))
-    if not provider:
-        provider = _provider_from_prefixed_model(attrs.get(LITELLM_PROVIDER_MODEL_KEY), model)
-    operation_value = _first(attrs, OPERATION_KEYS)
+    def __init__(self, labels: LabelMapping, *, read_reported_cost: bool = True, max_shapes: int = 10_000) -> None:
+        self.labels = labels
+        self.aliases = labels.aliases()
+        self.read_reported_cost = read_reported_cost
+        self.max_shapes = max_shapes
+        self._shapes: dict[tuple[object, ...], Shape] = {}
 
-    try:
-        input_total = _count(attrs, INPUT_KEYS)
-        output_total = _count(attrs, OUTPUT_KEYS)
-        cache_read = _count(attrs, CACHE_READ_KEYS)
-        cache_write = _count(attrs, CACHE_WRITE_KEYS)
-        reasoning = _count(attrs, REASONING_KEYS)
-        cache_write_1h = _count(attrs, CACHE_WRITE_1H_KEYS) or 0
-    except InvalidUsage:
-        return REJECTED_INVALID_USAGE
+    def resource_labels(self, resource: Mapping[str, object]) -> tuple[str, str] | None:
+        """``(org, project)`` of every span of a resource, when no label is read from spans."""
+        return self.labels.org_project({}, resource) if self.labels.resource_only else None
 
-    has_usage = not (
-        input_total is None
-        and output_total is None
-        and cache_read is None
-        and cache_write is None
-        and reasoning is None
-    )
-    if not has_usage and not failed:
-        # A model attribute alone is an app's annotation, not a provider call;
-        # a GenAI client span (it names an operation or provider) without usage is unusable.
-        if operation_value is None and not provider:
+    def __call__(
+        self,
+        fields: Mapping[str, object],
+        resource: Mapping[str, object],
+        org_project: tuple[str, str] | None,
+        scope_name: str,
+        status_code: int,
+        start_ns: int,
+        end_ns: int,
+        span_key: object,
+    ) -> UsageRecord | str:
+        get = fields.get
+        request_model = get(REQUEST_MODEL)
+        response_model = get(RESPONSE_MODEL)
+        if request_model is None and response_model is None:
             return IGNORED_NOT_GENAI
-        return REJECTED_MISSING_USAGE
-
-    if has_usage:
-        tokens = split_tokens(
-            input_total or 0,
-            cache_read or 0,
-            cache_write or 0,
-            output_total or 0,
-            reasoning or 0,
-            cache_in_input=not excludes_cache_from_input(scope_name, attrs, provider),
+        failed = status_code == STATUS_CODE_ERROR or ERROR_TYPE in fields
+        try:
+            input_total = _count(get(INPUT))
+            output_total = _count(get(OUTPUT))
+            cache_read = _count(get(CACHE_READ))
+            cache_write = _count(get(CACHE_WRITE))
+            reasoning = _count(get(REASONING))
+            cache_write_1h = _count(get(CACHE_WRITE_1H)) or 0
+        except InvalidUsage:
+            return REJECTED_INVALID_USAGE
+        has_usage = not (
+            input_total is None
+            and output_total is None
+            and cache_read is None
+            and cache_write is None
+            and reasoning is None
         )
-    else:
-        tokens = (0, 0, 0, 0, 0)
+        if not has_usage and not failed:
+            # A model attribute alone is an app's annotation, not a provider call;
+            # a GenAI client span (it names an operation or provider) without usage is unusable.
+            if OPERATION not in fields and PROVIDER not in fields:
+                return IGNORED_NOT_GENAI
+            return REJECTED_MISSING_USAGE
 
-    reported_cost = _first(attrs, REPORTED_COST_KEYS)
-    response_id = _first(attrs, RESPONSE_ID_KEYS)
-    tier = _first(attrs, SERVICE_TIER_KEYS)
-    duration = (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None
-    return UsageRecord(
-        labels=(
-            labels.resolve(labels.org, labels.org_default, attrs, resource),
-            labels.resolve(labels.project, labels.project_default, attrs, resource),
-            labels.clip(provider),
+        label_key, price_model, cache_in_input = self._shape(
+            fields, resource, org_project, scope_name, request_model, response_model
+        )
+        if has_usage:
+            tokens = split_tokens(
+                input_total or 0,
+                cache_read or 0,
+                cache_write or 0,
+                output_total or 0,
+                reasoning or 0,
+                cache_in_input=cache_in_input,
+            )
+        else:
+            tokens = (0, 0, 0, 0, 0)
+        response_id = get(RESPONSE_ID)
+        tier = get(SERVICE_TIER)
+        return UsageRecord(
+            label_key,
+            price_model,
+            tokens,
+            min(cache_write_1h, tokens[2]),
+            1,
+            True,
+            not failed,
+            (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None,
+            _reported_cost(get(REPORTED_COST)) if self.read_reported_cost else None,
+            start_ns,
+            tier[:32] if isinstance(tier, str) else "",
+            f"{label_key[2]}\x1f{response_id}" if isinstance(response_id, str) else span_key,
+            has_usage,
+        )
+
+    def _shape(
+        self,
+        fields: Mapping[str, object],
+        resource: Mapping[str, object],
+        org_project: tuple[str, str] | None,
+        scope_name: str,
+        request_model: object,
+        response_model: object,
+    ) -> Shape:
+        if org_project is None:
+            org_project = self.labels.org_project(fields, resource)
+        get = fields.get
+        key = (
+            org_project,
+            scope_name,
+            get(PROVIDER),
+            request_model,
+            response_model,
+            get(OPERATION),
+            get(SDK_NAME),
+            get(PREFIXED_MODEL),
+        )
+        try:
+            shape = self._shapes.get(key)
+        except TypeError:  # an attribute held an array: resolve without remembering
+            return self._resolve_shape(fields, org_project, scope_name, request_model, response_model)
+        if shape is None:
+            shape = self._resolve_shape(fields, org_project, scope_name, request_model, response_model)
+            if len(self._shapes) >= self.max_shapes:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        return shape
+
+    def _resolve_shape(
+        self,
+        fields: Mapping[str, object],
+        org_project: tuple[str, str],
+        scope_name: str,
+        request_model: object,
+        response_model: object,
+    ) -> Shape:
+        clip = self.labels.clip
+        model = clip(str(request_model if request_model is not None else response_model))
+        provider = normalise_provider(fields.get(PROVIDER))
+        if not provider:
+            provider = _provider_from_prefixed_model(fields.get(PREFIXED_MODEL), model)
+        label_key = (
+            org_project[0],
+            org_project[1],
+            clip(provider),
             model,
-            labels.clip(normalise_operation(operation_value)),
-        ),
-        price_model=price_model,
-        tokens=tokens,
-        cache_write_1h=min(cache_write_1h, tokens[2]),
-        ok=not failed,
-        duration_s=duration,
-        reported_cost_usd=_reported_cost(reported_cost),
-        time_unix_nano=start_ns,
-        service_tier=str(tier)[:32] if tier is not None else "",
-        dedupe_key=(provider, str(response_id)) if response_id is not None else span_key,
-        has_usage=has_usage,
-    )
+            clip(normalise_operation(fields.get(OPERATION))),
+        )
+        price_model = str(response_model) if response_model is not None else model
+        return label_key, price_model, not excludes_cache_from_input(scope_name, fields, provider)
 
 
-def _reported_cost(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        cost = float(value)
-    except ValueError:
-        return None
-    return cost if math.isfinite(cost) and cost >= 0 else None
-
-
-def _provider_from_prefixed_model(*candidates: object) -> str:
-    """litellm names models ``provider/model``; take the provider from the prefix."""
-    for candidate in candidates:
-        if isinstance(candidate, str) and "/" in candidate:
-            return normalise_provider(candidate.split("/", 1)[0])
-    return ""
-
-
-TOKEN_TYPE_KEY: Final = "gen_ai.token.type"  # noqa: S105 - not a password
 POINT_TOKEN_TYPES: Final = {"input": 0, "prompt": 0, "output": 3, "completion": 3}
-REJECTED_MISSING_MODEL: Final = "missing_model"
-REJECTED_INVALID_VALUE: Final = "invalid_value"
 
 
 def normalise_point(
     metric: str,
-    attrs: Mapping[str, object],
+    fields: Mapping[str, object],
     resource: Mapping[str, object],
     *,
-    scope_name: str,
     count: int,
     total: float,
     time_ns: int,
@@ -375,27 +514,22 @@ def normalise_point(
     reasoning detail exist only on spans), ``gen_ai.client.operation.duration``
     the calls and their outcome, ``gen_ai.usage.cost`` a reported cost.
     """
-    request_model = _first(attrs, REQUEST_MODEL_KEYS)
-    response_model = _first(attrs, RESPONSE_MODEL_KEYS)
+    request_model = fields.get(REQUEST_MODEL)
+    response_model = fields.get(RESPONSE_MODEL)
     if request_model is None and response_model is None:
         return REJECTED_MISSING_MODEL
     if count < 0 or not math.isfinite(total) or total < 0:
         return REJECTED_INVALID_VALUE
     model = labels.clip(str(request_model if request_model is not None else response_model))
-    provider = normalise_provider(_first(attrs, PROVIDER_KEYS))
-    label_key = (
-        labels.resolve(labels.org, labels.org_default, attrs, resource),
-        labels.resolve(labels.project, labels.project_default, attrs, resource),
-        labels.clip(provider),
-        model,
-        labels.clip(normalise_operation(_first(attrs, OPERATION_KEYS))),
-    )
+    provider = normalise_provider(fields.get(PROVIDER))
+    org, project = labels.org_project(fields, resource)
+    label_key = (org, project, labels.clip(provider), model, labels.clip(normalise_operation(fields.get(OPERATION))))
     price_model = str(response_model) if response_model is not None else model
-    tier = _first(attrs, SERVICE_TIER_KEYS)
-    service_tier = str(tier)[:32] if tier is not None else ""
+    tier = fields.get(SERVICE_TIER)
+    service_tier = tier[:32] if isinstance(tier, str) else ""
 
     if metric == "gen_ai.client.token.usage":
-        index = POINT_TOKEN_TYPES.get(str(attrs.get(TOKEN_TYPE_KEY, "")).lower())
+        index = POINT_TOKEN_TYPES.get(str(fields.get(TOKEN_TYPE, "")).lower())
         if index is None or total > MAX_TOKENS_PER_CALL * max(count, 1):
             return REJECTED_INVALID_VALUE
         counts = [0, 0, 0, 0, 0]
@@ -415,7 +549,7 @@ def normalise_point(
             price_model=price_model,
             tokens=(0, 0, 0, 0, 0),
             requests=count,
-            ok=not _first(attrs, ERROR_KEYS),
+            ok=ERROR_TYPE not in fields,
             time_unix_nano=time_ns,
             has_usage=False,
         )

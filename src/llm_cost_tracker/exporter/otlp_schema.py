@@ -3,10 +3,12 @@
 The official ``ExportTraceServiceRequest`` stores span attributes as a repeated
 ``KeyValue`` list, so finding one attribute means walking every attribute in
 Python. On the wire a ``KeyValue`` (key = 1, value = 2) is byte for byte a
-protobuf *map entry*, so declaring ``attributes`` as ``map<string, AnyValue>``
+protobuf *map entry*, so declaring ``attributes`` as ``map<string, bytes>``
 lets the C (upb) parser build a hash map and lets us look up the dozen keys we
-care about without touching the other attributes. Fields we never read
-(events, links, trace state, ...) are left out and skipped by the parser.
+care about without touching the other attributes. The value stays the
+serialized ``AnyValue`` until we need it (``decode.any_value``), which is
+cheaper than materialising a message object per attribute. Fields we never
+read (events, links, trace state, ...) are left out and skipped by the parser.
 
 Only traces use this view: they carry the volume. Metrics use the official
 classes.
@@ -17,18 +19,16 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from opentelemetry.proto.common.v1 import common_pb2
 
-_PACKAGE = "llm_cost_tracker.otlp_slim.v1"
+_PACKAGE = "llm_cost_tracker.otlp_slim.v2"
 _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _build_file() -> descriptor_pb2.FileDescriptorProto:
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="llm_cost_tracker/otlp_slim/v1/trace.proto",
+        name="llm_cost_tracker/otlp_slim/v2/trace.proto",
         package=_PACKAGE,
         syntax="proto3",
-        dependency=[common_pb2.DESCRIPTOR.name],
     )
 
     def message(name: str, fields: list[tuple[str, int, int, str | None]]) -> descriptor_pb2.DescriptorProto:
@@ -43,13 +43,7 @@ def _build_file() -> descriptor_pb2.FileDescriptorProto:
         entry = msg.nested_type.add(name="AttributesEntry")
         entry.options.map_entry = True
         entry.field.add(name="key", number=1, type=_F.TYPE_STRING, label=_F.LABEL_OPTIONAL)
-        entry.field.add(
-            name="value",
-            number=2,
-            type=_F.TYPE_MESSAGE,
-            label=_F.LABEL_OPTIONAL,
-            type_name=".opentelemetry.proto.common.v1.AnyValue",
-        )
+        entry.field.add(name="value", number=2, type=_F.TYPE_BYTES, label=_F.LABEL_OPTIONAL)
         msg.field.add(
             name="attributes",
             number=number,

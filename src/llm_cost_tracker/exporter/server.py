@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.otlp_http import create_otlp_app
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.web import create_web_app
+from llm_cost_tracker.pricing import catalog
 from llm_cost_tracker.pricing.overrides import load_overrides
 from llm_cost_tracker.pricing.resolver import PriceResolver
 
@@ -43,14 +46,15 @@ class Service:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     ready: bool = False
     servers: list[uvicorn.Server] = field(default_factory=list)
+    bound: dict[str, str] = field(default_factory=dict)
+    """Actual listen addresses once serving (a configured port 0 becomes a real port)."""
 
     def __post_init__(self) -> None:
         self.metrics = SelfMetrics(self.registry)
         self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
-        self.registry.register(self.ledger)
         self.ingestor = Ingestor(self.config, self.ledger, self.metrics, build_resolver(self.config))
         self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
-        self.web_app = create_web_app(self.registry, self.reload, lambda: self.ready)
+        self.web_app = create_web_app(self.ledger, self.registry, self.reload, lambda: self.ready)
 
     def reload(self) -> None:
         """Load the config again; on failure keep running on the old one and raise ``InputFileError``."""
@@ -84,12 +88,32 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _uvicorn_config(app: Any, address: str) -> uvicorn.Config:
+def bind(address: str) -> socket.socket:
+    """A listening socket for ``HOST:PORT``; raises ``OSError`` (address in use, unknown host, ...)."""
     host, port = split_listen_address(address)
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _uvicorn_config(app: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -99,12 +123,27 @@ def _uvicorn_config(app: Any, address: str) -> uvicorn.Config:
     )
 
 
-async def serve_forever(service: Service, *, on_started: Callable[[], None] | None = None) -> None:
-    """Run both listeners until SIGINT/SIGTERM; SIGHUP reloads the configuration."""
+async def serve_forever(
+    service: Service,
+    *,
+    on_started: Callable[[], None] | None = None,
+    background: list[Coroutine[Any, Any, None]] | None = None,
+) -> None:
+    """Run both listeners until SIGINT/SIGTERM; SIGHUP reloads the configuration.
+
+    ``background`` coroutines run alongside and are cancelled at shutdown.
+    """
     config = service.config
+    sockets = {"otlp": bind(config.otlp.listen_address)}
+    try:
+        sockets["web"] = bind(config.web.listen_address)
+    except OSError:
+        sockets["otlp"].close()
+        raise
+    service.bound = {name: _address(sock) for name, sock in sockets.items()}
     servers: list[uvicorn.Server] = [
-        _Server(_uvicorn_config(service.otlp_app, config.otlp.listen_address)),
-        _Server(_uvicorn_config(service.web_app, config.web.listen_address)),
+        _Server(_uvicorn_config(service.otlp_app)),
+        _Server(_uvicorn_config(service.web_app)),
     ]
     service.servers = servers
     loop = asyncio.get_running_loop()
@@ -120,7 +159,10 @@ async def serve_forever(service: Service, *, on_started: Callable[[], None] | No
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, callback)
 
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets.values(), strict=True)
+    ]
     while not all(server.started for server in servers):
         if any(task.done() for task in tasks):
             stop()
@@ -128,20 +170,49 @@ async def serve_forever(service: Service, *, on_started: Callable[[], None] | No
         await asyncio.sleep(0.01)
     else:
         service.ready = True
-        log.info(
-            "listening: OTLP/HTTP on %s, metrics and admin on %s",
-            config.otlp.listen_address,
-            config.web.listen_address,
-        )
+        log.info("listening: OTLP/HTTP on %s, metrics and admin on %s", service.bound["otlp"], service.bound["web"])
         if on_started is not None:
             on_started()
+    helpers = [asyncio.create_task(coroutine) for coroutine in background or []]
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    for helper in helpers:
+        helper.cancel()
     service.ready = False
+    for sock in sockets.values():
+        sock.close()
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
         raise failed[0]
     if any(not server.started for server in servers):
         raise SystemExit(1)
+
+
+GC_FULL_EVERY_S = 60.0
+
+
+async def collect_garbage_periodically(interval_s: float = GC_FULL_EVERY_S) -> None:
+    """The garbage collector's passes, at times we choose (see ``own_garbage_collection``)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        gc.collect()
+
+
+def own_garbage_collection() -> None:
+    """Take the garbage collector off the request path.
+
+    CPython's automatic collector runs when allocations outnumber deallocations
+    by a threshold, which OTLP/JSON parsing (thousands of dicts per request)
+    trips several times per request, each pass walking every live young object;
+    and tuples reused from a free list are tracked without advancing the
+    counter, so survivors pile up until one 10-100 ms pass. Instead: everything
+    loaded at start (the price catalog, modules) is frozen out of the
+    collector's view, automatic collection is off, each OTLP request ends with
+    a young-generation pass (microseconds: the request's objects are freed by
+    reference counting, no cycles), and a full pass runs once a minute.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
 
 def run(config_path: str | None, apply_flags: Callable[[Config], Config]) -> None:
@@ -151,10 +222,12 @@ def run(config_path: str | None, apply_flags: Callable[[Config], Config]) -> Non
         return apply_flags(load_config(config_path))
 
     service = Service(load(), load)
+    catalog.warm_up()
+    own_garbage_collection()
     try:
         import uvloop
 
         runner: Callable[..., None] = uvloop.run
     except ImportError:
         runner = asyncio.run
-    runner(serve_forever(service))
+    runner(serve_forever(service, background=[collect_garbage_periodically()]))

@@ -12,29 +12,30 @@ import logging
 from collections.abc import Callable
 
 import anyio.to_thread
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.inputfile import InputFileError
 
 log = logging.getLogger(__name__)
 
 
-def render_metrics(registry: CollectorRegistry, accept: str | None, accept_encoding: str | None) -> Response:
-    encoder, content_type = choose_encoder(accept or "")
-    body = encoder(registry)
+def render_metrics(ledger: UsageLedger, registry: CollectorRegistry, accept_encoding: str | None) -> Response:
+    """The ledger's families and the self-metrics, in the text format (0.0.4), which every Prometheus reads."""
+    body = ledger.render().encode() + generate_latest(registry)
     headers = {}
     if accept_encoding and "gzip" in accept_encoding:
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
-    return Response(body, headers=headers, media_type=content_type)
+    return Response(body, headers=headers, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_web_app(
+    ledger: UsageLedger,
     registry: CollectorRegistry,
     reload: Callable[[], None],
     is_ready: Callable[[], bool],
@@ -43,9 +44,7 @@ def create_web_app(
     """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
 
     async def metrics(request: Request) -> Response:
-        return await anyio.to_thread.run_sync(
-            render_metrics, registry, request.headers.get("accept"), request.headers.get("accept-encoding")
-        )
+        return await anyio.to_thread.run_sync(render_metrics, ledger, registry, request.headers.get("accept-encoding"))
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("LLM Cost Tracker is Healthy.\n")

@@ -109,6 +109,11 @@ def strip_provider_prefix(model: str) -> str:
     return model
 
 
+def warm_up() -> None:
+    """Load the catalog now rather than on the first priced call (it takes ~0.1 s)."""
+    data_snapshot.get_snapshot().find_provider(None, "openai", None)
+
+
 def lookup(provider: str, model: str, day: date, service_tier: str = "") -> ResolvedPrice | None:
     """The catalog's price of ``model`` on ``day``, or ``None`` when the catalog does not know it."""
     snapshot = data_snapshot.get_snapshot()

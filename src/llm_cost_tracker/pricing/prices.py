@@ -69,11 +69,15 @@ class ResolvedPrice:
     _tier_fusd: tuple[tuple[int, tuple[int, int, int, int, int, int]], ...] = field(
         init=False, repr=False, compare=False
     )
+    _usd_per_token: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fusd", self.base.fusd())
         object.__setattr__(self, "_request_fusd", int(self.base.per_request * FUSD_PER_USD))
         object.__setattr__(self, "_tier_fusd", tuple((start, p.fusd()) for start, p in reversed(self.tiers)))
+        object.__setattr__(
+            self, "_usd_per_token", {name: float(price) / 1e6 for name, price in self.base.by_token_type().items()}
+        )
 
     def cost_fusd(self, tokens: Tokens, cache_write_1h: int = 0, requests: int = 0) -> int:
         """Exact cost in femto-dollars.
@@ -104,4 +108,4 @@ class ResolvedPrice:
 
     def usd_per_token(self) -> dict[str, float]:
         """Base per-token prices in USD, as exported by ``llm_price_usd_per_token``."""
-        return {name: float(price) / 1e6 for name, price in self.base.by_token_type().items()}
+        return self._usd_per_token

@@ -1,0 +1,122 @@
+"""Bench workload: 100-span OTLP requests built from real captured spans.
+
+Every request must carry fresh span and response ids (the exporter counts a
+repeated span once), so requests are made from one serialized template by
+overwriting the ids at known offsets: cheap enough to do per request in the
+load generator, and nothing but the ids differs from the captured bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
+TEMPLATE_PAYLOAD = CORPUS / "traceloop" / "traces-0001.pb"
+SPANS_PER_REQUEST = 100
+
+
+@dataclass
+class Template:
+    body: bytes
+    span_id_offsets: list[int]
+    """Where each span's 8-byte id sits (protobuf: raw bytes; JSON: 16 hex characters)."""
+    response_id_offsets: list[tuple[int, int]]
+    """(offset, length) of each response id marker."""
+    hex_ids: bool
+
+    def render(self, request_number: int) -> bytes:
+        body = bytearray(self.body)
+        prefix = request_number.to_bytes(5, "big")
+        for index, offset in enumerate(self.span_id_offsets):
+            span_id = prefix + index.to_bytes(3, "big")
+            if self.hex_ids:
+                body[offset : offset + 16] = span_id.hex().encode()
+            else:
+                body[offset : offset + 8] = span_id
+        for index, (offset, length) in enumerate(self.response_id_offsets):
+            marker = f"{request_number:012d}{index:06d}".encode().ljust(length, b"x")[:length]
+            body[offset : offset + length] = marker
+        return bytes(body)
+
+
+def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceServiceRequest, list[bytes], list[str]]:
+    source = ExportTraceServiceRequest()
+    source.ParseFromString(TEMPLATE_PAYLOAD.read_bytes())
+    spans = [span for scope in source.resource_spans[0].scope_spans for span in scope.spans]
+    rng = random.Random(7)
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.CopyFrom(source.resource_spans[0].resource)
+    scopes: dict[str, object] = {}
+    span_markers: list[bytes] = []
+    response_markers: list[str] = []
+    copy = 0
+    while len(span_markers) < spans_per_request:
+        response_ids: dict[str, str] = {}  # spans of one call share a response id within a copy
+        for template in spans:
+            if len(span_markers) == spans_per_request:
+                break
+            scope_name = next(s.scope.name for s in source.resource_spans[0].scope_spans if template in s.spans)
+            scope = scopes.get(scope_name)
+            if scope is None:
+                scope = resource_spans.scope_spans.add()
+                scope.scope.name = scope_name  # type: ignore[attr-defined]
+                scopes[scope_name] = scope
+            span = scope.spans.add()  # type: ignore[attr-defined]
+            span.CopyFrom(template)
+            span.span_id = marker = rng.randbytes(8)
+            span_markers.append(marker)
+            for kv in span.attributes:
+                if kv.key == "gen_ai.response.id":
+                    original = kv.value.string_value
+                    if original not in response_ids:
+                        response_ids[original] = "resp_" + "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZ", k=19))
+                        response_markers.append(response_ids[original])
+                    kv.value.string_value = response_ids[original]
+        copy += 1
+    return request, span_markers, response_markers
+
+
+def protobuf_template() -> Template:
+    request, span_markers, response_markers = _request()
+    body = request.SerializeToString()
+    return Template(
+        body,
+        [body.index(m) for m in span_markers],
+        [(i, len(m)) for m in response_markers for i in _all(body, m.encode())],
+        hex_ids=False,
+    )
+
+
+def json_template() -> Template:
+    """The same request as OTLP/JSON (hex ids, int64 as strings), as OTLP/JSON exporters send it."""
+    request, span_markers, response_markers = _request()
+    document = json_format.MessageToDict(request)
+    for resource_spans in document["resourceSpans"]:
+        for scope in resource_spans["scopeSpans"]:
+            for span in scope["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    body = orjson.dumps(document)
+    return Template(
+        body,
+        [body.index(m.hex().encode()) for m in span_markers],
+        [(i, len(m)) for m in response_markers for i in _all(body, m.encode())],
+        hex_ids=True,
+    )
+
+
+def _all(haystack: bytes, needle: bytes) -> list[int]:
+    found, start = [], 0
+    while (index := haystack.find(needle, start)) >= 0:
+        found.append(index)
+        start = index + 1
+    return found
