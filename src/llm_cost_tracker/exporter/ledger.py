@@ -204,10 +204,9 @@ class UsageLedger:
             add(f"llm_request_duration_seconds_count{{{labels}}} {total}")
         add("# HELP llm_unpriced_requests_total LLM calls that no price applies to (counted at $0 cost).")
         add("# TYPE llm_unpriced_requests_total counter")
-        for (provider, model, reason), count in unpriced:
-            add(
-                f"llm_unpriced_requests_total{{{label_text(('provider', 'model', 'reason'), (provider, model, reason))}}} {count}"
-            )
+        unpriced_names = ("provider", "model", "reason")
+        for key, count in unpriced:
+            add(f"llm_unpriced_requests_total{{{label_text(unpriced_names, key)}}} {count}")
         add(
             "# HELP llm_price_usd_per_token Base price in USD per token of every model seen, "
             "for re-pricing history in PromQL."
