@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from llm_cost_tracker.exporter.normalise import MODEL_KEYS, Aliases, canonical_attributes
 from llm_cost_tracker.exporter.otlp_schema import SlimTraceRequest
 
-GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"  # noqa: S105 - not a password
+GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 GENAI_DURATION: Final = "gen_ai.client.operation.duration"
 GENAI_COST: Final = "gen_ai.usage.cost"
 GENAI_METRICS: Final = frozenset({GENAI_TOKEN_USAGE, GENAI_DURATION, GENAI_COST})

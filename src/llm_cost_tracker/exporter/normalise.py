@@ -32,7 +32,7 @@ REPORTED_COST: Final = "reported_cost"
 RESPONSE_ID: Final = "response_id"
 SERVICE_TIER: Final = "service_tier"
 ERROR_TYPE: Final = "error_type"
-TOKEN_TYPE: Final = "token_type"  # noqa: S105 - not a password
+TOKEN_TYPE: Final = "token_type"
 SDK_NAME: Final = "sdk_name"
 PREFIXED_MODEL: Final = "prefixed_model"
 
@@ -160,7 +160,7 @@ def canonical_attributes(
     alias can supply the field.
     """
     fields: dict[str, object] = {}
-    ranks: dict[str, int] | None = None  # only for fields first set by a fallback alias
+    ranks: dict[str, int] | None = None  # rank of fields first set by a fallback alias (absent: rank 0)
     for key in present:
         field, rank, identity = aliases[key]
         raw_value = raw[key]
@@ -177,6 +177,8 @@ def canonical_attributes(
             continue
         if rank == 0:
             fields[field] = value
+            if ranks is not None and field in ranks:
+                ranks[field] = 0
         elif field not in fields:
             fields[field] = value
             if ranks is None:

@@ -1,0 +1,69 @@
+"""The command line, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_cost_tracker.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llm_cost_tracker", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_prices_lookup_prints_prices_and_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "lookup", "openai", "gpt-4o-2024-08-06", "--date", "2026-11-28"]) == 0
+    out = capsys.readouterr().out
+    assert "catalog entry openai/gpt-4o" in out
+    assert "source:    genai-prices" in out
+    assert "2026-11-28 (UTC)" in out
+    lines = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line and line.split()[0] in ("input", "cache_read", "output")
+    }
+    assert lines["input"] == ["2.5", "2.5e-06"]
+    assert lines["cache_read"] == ["1.25", "1.25e-06"]
+    assert lines["output"] == ["10", "1e-05"]
+
+
+def test_prices_lookup_shows_long_context_tiers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "lookup", "anthropic", "claude-sonnet-4-5"]) == 0
+    assert "above 200000 input tokens" in capsys.readouterr().out
+
+
+def test_prices_lookup_unknown_model_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "lookup", "vllm", "my-model"]) == 1
+    assert "llm_unpriced_requests_total" in capsys.readouterr().err
+
+
+def test_prices_lookup_applies_the_configs_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "prices.yaml").write_text(
+        "version: llm-cost-tracker/v1\nmodels:\n  - {provider: vllm, model: my-model,"
+        " usd_per_million_tokens: {input: 0.1, output: 0.2}}\n"
+    )
+    (tmp_path / "config.yaml").write_text("version: llm-cost-tracker/v1\npricing: {overrides_file: prices.yaml}\n")
+    assert main(["prices", "lookup", "vllm", "my-model", "--config", str(tmp_path / "config.yaml")]) == 0
+    assert "source:    prices.yaml models[0]" in capsys.readouterr().out
+
+
+def test_module_and_console_script_entry_points() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "prices"):
+        assert command in result.stdout
+    serve_help = run("serve", "--help").stdout
+    for flag in ("--config", "--budgets", "--routing-file", "--otlp.listen-address", "--web.listen-address"):
+        assert flag in serve_help
+
+
+def test_bad_listen_address_flag() -> None:
+    result = run("serve", "--otlp.listen-address", "4318")
+    assert result.returncode == 2
+    assert "expected HOST:PORT" in result.stderr

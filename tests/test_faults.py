@@ -1,0 +1,161 @@
+"""Bad input: every payload gets the right status and a self-metric, and nothing it does
+crashes the exporter or changes what was already counted."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import orjson
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.conftest import CORPUS, LiveServer, sample_value, usage_by_model
+from tests.test_otlp_http import JSON, PROTOBUF, genai_span_json
+
+TRACELOOP = (CORPUS / "traceloop" / "traces-0001.pb").read_bytes()
+
+
+def llm_lines(server: LiveServer) -> list[str]:
+    """The exposition lines of the usage metrics (not the exporter's own, which count the requests)."""
+    return [line for line in server.metrics_text().splitlines() if line.startswith("llm_") and "tracker" not in line]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-5, "invalid_usage"),
+        (12.5, "invalid_usage"),
+        ("twelve", "invalid_usage"),
+        (10**15, "invalid_usage"),
+    ],
+)
+def test_bad_token_counts_reject_the_span_only(server: LiveServer, value: object, reason: str) -> None:
+    server.post("/v1/traces", TRACELOOP, PROTOBUF)
+    before = llm_lines(server)
+    body = genai_span_json(
+        **{"gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": value}
+    )
+    response = server.post("/v1/traces", body, JSON)
+    assert response.status_code == 200
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert llm_lines(server) == before
+    assert sample_value(server.samples(), "llm_cost_tracker_spans_total", result="rejected", reason=reason) == 1
+
+
+def test_huge_attribute_values_are_clipped_and_never_echoed(server: LiveServer) -> None:
+    model = "m" * 1_000_000
+    prompt = "p" * 5_000_000
+    body = genai_span_json(
+        **{
+            "gen_ai.request.model": model,
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.input.messages": prompt,
+        }
+    )
+    assert server.post("/v1/traces", body, JSON).status_code == 200
+    usage = usage_by_model(server.samples())
+    assert list(usage) == ["m" * 128]
+    assert usage["m" * 128].tokens == {"input": 10}
+    assert "ppppp" not in server.metrics_text()
+
+
+def test_nan_and_negative_metric_values_are_rejected(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(ingest={"usage_from": "metrics", "cumulative_initial_value": "keep"})
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString((CORPUS / "traceloop-delta-temporality" / "metrics-0002.pb").read_bytes())
+    for scope in request.resource_metrics[0].scope_metrics:
+        for metric in scope.metrics:
+            if metric.name == "gen_ai.client.token.usage":
+                metric.histogram.data_points[0].sum = float("nan")
+                metric.histogram.data_points[1].sum = -3.0
+    response = server.post("/v1/metrics", request.SerializeToString(), PROTOBUF)
+    assert response.status_code == 200
+    samples = server.samples()
+    assert sample_value(samples, "llm_cost_tracker_data_points_total", reason="invalid_value") == 4
+    # The valid points still count.
+    assert usage_by_model(samples)["o3-mini-2025-01-31"].tokens == {"input": 1536, "output": 900}
+
+
+def test_ten_thousand_model_names_stay_under_the_series_cap(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(limits={"max_series_per_metric": 50})
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for i in range(10_000):
+        span = scope.spans.add()
+        span.span_id = i.to_bytes(8, "big")
+        for key, value in (("gen_ai.request.model", f"model-{i}"), ("gen_ai.provider.name", "openai")):
+            kv = span.attributes.add()
+            kv.key, kv.value.string_value = key, value
+        kv = span.attributes.add()
+        kv.key, kv.value.int_value = "gen_ai.usage.input_tokens", 1
+    assert server.post("/v1/traces", request.SerializeToString(), PROTOBUF).status_code == 200
+    samples = server.samples()
+    models = usage_by_model(samples)
+    assert len(models) == 51  # 50 real series, then one __overflow__ series
+    assert models["__overflow__"].tokens == {"input": 10_000 - 50}
+    assert sum(sum(u.tokens.values()) for u in models.values()) == 10_000  # nothing lost
+    assert sample_value(samples, "llm_cost_tracker_series_dropped_total", metric="llm_cost_usd_total") == 10_000 - 50
+    unpriced = {labels["model"] for name, labels, _ in samples if name == "llm_unpriced_requests_total"}
+    assert len(unpriced) == 51
+
+
+def test_fuzzed_protobuf_never_crashes_or_corrupts(server: LiveServer) -> None:
+    rng = random.Random(20261128)
+    server.post("/v1/traces", TRACELOOP, PROTOBUF)
+    baseline = llm_lines(server)
+    statuses: set[int] = set()
+    for _ in range(300):
+        body = bytearray(TRACELOOP)
+        for _ in range(rng.randint(1, 20)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            body = body[: rng.randrange(len(body))]
+        statuses.add(server.post("/v1/traces", bytes(body), PROTOBUF).status_code)
+    assert statuses <= {200, 400}
+    assert 500 not in statuses
+    # Mutated spans that still parse may have counted; a fresh valid request must still work.
+    assert server.post("/v1/traces", TRACELOOP, PROTOBUF).status_code == 200
+    assert llm_lines(server)  # still serving metrics
+    assert len(llm_lines(server)) >= len(baseline)
+
+
+def test_fuzzed_json_never_crashes(server: LiveServer) -> None:
+    rng = random.Random(7)
+    document = orjson.loads((CORPUS / "openai-v2-json-exporter" / "traces-0001.json").read_bytes())
+    junk: list[object] = [
+        None,
+        1,
+        -1,
+        1.5,
+        "x",
+        [],
+        {},
+        [1, "a"],
+        {"k": "v"},
+        True,
+        "NaN",
+        "123456789012345678901234567890",
+    ]
+
+    def mutate(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: (rng.choice(junk) if rng.random() < 0.05 else mutate(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rng.choice(junk) if rng.random() < 0.05 else mutate(v) for v in node]
+        return node
+
+    statuses = {server.post("/v1/traces", orjson.dumps(mutate(document)), JSON).status_code for _ in range(300)}
+    assert statuses <= {200, 400}
+
+
+def test_random_bytes_never_crash(server: LiveServer) -> None:
+    rng = random.Random(1)
+    for path in ("/v1/traces", "/v1/metrics"):
+        for content_type in (PROTOBUF, JSON):
+            for _ in range(50):
+                body = rng.randbytes(rng.randrange(1, 2000))
+                assert server.post(path, body, content_type).status_code in (200, 400)
+    assert server.post("/v1/traces", TRACELOOP, PROTOBUF).status_code == 200

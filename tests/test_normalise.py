@@ -1,0 +1,173 @@
+"""The alias table and the token arithmetic, on plain data."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_cost_tracker.exporter.normalise import (
+    ALIASES,
+    REJECTED_INVALID_USAGE,
+    REJECTED_MISSING_USAGE,
+    InvalidUsage,
+    LabelMapping,
+    LabelSource,
+    SpanNormaliser,
+    as_token_count,
+    canonical_attributes,
+    normalise_operation,
+    normalise_provider,
+    split_tokens,
+)
+from llm_cost_tracker.exporter.usage import UsageRecord
+
+LABELS = LabelMapping((), "default", (LabelSource("resource", "service.name"),), "unknown")
+
+
+def normalise(attrs: dict[str, object], *, status: int = 0, scope: str = "s") -> UsageRecord | str:
+    normaliser = SpanNormaliser(LABELS)
+    fields = canonical_attributes([k for k in attrs if k in ALIASES], attrs, lambda v: v, ALIASES)
+    return normaliser(fields, {"service.name": "app"}, None, scope, status, 1, 2, b"span")
+
+
+def test_split_tokens_follows_the_conventions() -> None:
+    assert split_tokens(1536, 1280, 0, 900, 640, cache_in_input=True) == (256, 1280, 0, 260, 640)
+
+
+def test_split_tokens_detects_parts_reported_apart() -> None:
+    # openlit's Anthropic input excludes the cache: a part larger than the total gives it away.
+    assert split_tokens(128, 4096, 2048, 256, 0, cache_in_input=True) == (128, 4096, 2048, 256, 0)
+    # Reasoning reported beside, not inside, the output.
+    assert split_tokens(10, 0, 0, 5, 40, cache_in_input=True) == (10, 0, 0, 5, 40)
+    # A source known to exclude cache, even when the uncached part is the larger.
+    assert split_tokens(5000, 100, 0, 1, 0, cache_in_input=False) == (5000, 100, 0, 1, 0)
+
+
+@pytest.mark.parametrize(("value", "count"), [(12, 12), (12.0, 12), ("12", 12), (0, 0)])
+def test_token_counts_accept_ints_whole_floats_and_digit_strings(value: object, count: int) -> None:
+    assert as_token_count(value) == count
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, float("nan"), float("inf"), "1e3", True, None, [1], 10**12])
+def test_token_counts_refuse_everything_else(value: object) -> None:
+    with pytest.raises(InvalidUsage):
+        as_token_count(value)
+
+
+def test_provider_and_operation_names() -> None:
+    assert normalise_provider("OpenAI") == "openai"
+    assert normalise_provider("az.ai.openai") == "azure.ai.openai"
+    assert normalise_provider("vertex_ai") == "gcp.vertex_ai"
+    assert normalise_provider("gemini") == "gcp.gemini"
+    assert normalise_provider(None) == ""
+    assert normalise_operation("embedding") == "embeddings"
+    assert normalise_operation("completion") == "text_completion"
+    assert normalise_operation(None) == "unknown"
+
+
+def test_first_alias_wins_whatever_the_attribute_order() -> None:
+    attrs = {"llm.token_count.prompt": 5, "gen_ai.usage.input_tokens": 7, "gen_ai.usage.prompt_tokens": 6}
+    fields = canonical_attributes(list(attrs), attrs, lambda v: v, ALIASES)
+    assert fields["input_tokens"] == 7
+    fields = canonical_attributes(list(reversed(attrs)), attrs, lambda v: v, ALIASES)
+    assert fields["input_tokens"] == 7
+
+
+def test_empty_strings_fall_through_to_the_next_alias() -> None:
+    # litellm writes gen_ai.system="" on embeddings; llm.system may still say who it was.
+    attrs = {"gen_ai.system": "", "llm.system": "OpenAI"}
+    assert canonical_attributes(list(attrs), attrs, lambda v: v, ALIASES)["provider"] == "OpenAI"
+
+
+def test_legacy_openllmetry_attributes() -> None:
+    record = normalise(
+        {
+            "gen_ai.system": "OpenAI",
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": 100,
+            "gen_ai.usage.completion_tokens": 20,
+            "gen_ai.usage.cache_read_input_tokens": 60,
+        }
+    )
+    assert isinstance(record, UsageRecord)
+    assert record.labels == ("default", "app", "openai", "gpt-4o", "chat")
+    assert record.tokens == (40, 60, 0, 20, 0)
+
+
+def test_app_written_genai_attributes_on_an_internal_span_count() -> None:
+    record = normalise({"gen_ai.request.model": "llama-3", "gen_ai.usage.input_tokens": 9}, scope="my.app")
+    assert isinstance(record, UsageRecord)
+    assert record.tokens == (9, 0, 0, 0, 0)
+    assert record.labels[4] == "unknown"
+
+
+def test_a_model_attribute_alone_is_not_a_call() -> None:
+    assert normalise({"gen_ai.request.model": "gpt-4o"}) == "not_genai"
+
+
+def test_a_genai_client_span_without_usage_is_rejected() -> None:
+    assert normalise({"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": "chat"}) == REJECTED_MISSING_USAGE
+
+
+def test_a_failed_call_counts_as_an_error_without_tokens() -> None:
+    record = normalise({"gen_ai.request.model": "gpt-4o", "error.type": "RateLimitError"})
+    assert isinstance(record, UsageRecord)
+    assert (record.ok, record.tokens, record.has_usage) == (False, (0, 0, 0, 0, 0), False)
+    record = normalise({"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": "chat"}, status=2)
+    assert isinstance(record, UsageRecord)
+    assert not record.ok
+
+
+def test_invalid_usage_is_rejected() -> None:
+    assert normalise({"gen_ai.request.model": "m", "gen_ai.usage.output_tokens": -1}) == REJECTED_INVALID_USAGE
+
+
+def test_openlit_anthropic_input_excludes_cache() -> None:
+    attrs = {
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-3-5-sonnet-20241022",
+        "gen_ai.usage.input_tokens": 5000,
+        "gen_ai.usage.cache_read.input_tokens": 100,
+        "telemetry.sdk.name": "openlit",
+    }
+    record = normalise(attrs)
+    assert isinstance(record, UsageRecord)
+    assert record.tokens[:2] == (5000, 100)
+
+
+def test_litellm_prefixed_model_names_give_the_provider() -> None:
+    record = normalise(
+        {
+            "gen_ai.request.model": "claude-3-5-sonnet",
+            "litellm.provider.model": "anthropic/claude-3-5-sonnet",
+            "gen_ai.usage.input_tokens": 1,
+        }
+    )
+    assert isinstance(record, UsageRecord)
+    assert record.labels[2] == "anthropic"
+
+
+def test_response_id_identifies_the_call_across_spans() -> None:
+    a = normalise(
+        {
+            "gen_ai.request.model": "m",
+            "gen_ai.provider.name": "x",
+            "gen_ai.response.id": "r1",
+            "gen_ai.usage.input_tokens": 1,
+        }
+    )
+    b = normalise({"gen_ai.request.model": "m", "gen_ai.provider.name": "x", "gen_ai.usage.input_tokens": 1})
+    assert isinstance(a, UsageRecord)
+    assert isinstance(b, UsageRecord)
+    assert a.dedupe_key == "x\x1fr1"
+    assert b.dedupe_key == b"span"
+
+
+def test_span_attribute_labels() -> None:
+    labels = LabelMapping((LabelSource("span", "app.org"),), "none", (LabelSource("span", "gen_ai.system"),), "?")
+    normaliser = SpanNormaliser(labels)
+    attrs = {"app.org": "acme", "gen_ai.system": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1}
+    fields = canonical_attributes(list(attrs), attrs, lambda v: v, normaliser.aliases)
+    record = normaliser(fields, {}, None, "s", 0, 0, 0, b"k")
+    assert isinstance(record, UsageRecord)
+    assert record.labels[:2] == ("acme", "openai")

@@ -1,0 +1,72 @@
+"""The exporter's two bits of memory: counted calls (dedupe) and cumulative streams."""
+
+from __future__ import annotations
+
+from llm_cost_tracker.exporter.dedupe import CallDeduplicator, merge_tokens
+from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
+
+LABELS = ("o", "p", "x", "m", "chat")
+
+
+def call(n: int) -> tuple[tuple[str, str, str, str, str], tuple[int, int, int, int, int], int, int, None]:
+    return (LABELS, (n, 0, 0, 0, 0), 0, 0, None)
+
+
+def test_calls_are_remembered_for_at_least_half_a_window() -> None:
+    memory = CallDeduplicator(max_entries=1000, window_s=10)
+    memory.remember("a", call(1), now=0.0)
+    memory.remember("b", call(2), now=4.9)
+    assert memory.get("a") == call(1)
+    memory.remember("c", call(3), now=5.0)  # half a window: rotate
+    assert memory.get("a") == call(1)  # still in the previous generation
+    memory.remember("d", call(4), now=10.0)  # rotate again: "a" and "b" are forgotten
+    assert memory.get("a") is None
+    assert memory.get("c") == call(3)
+
+
+def test_memory_is_bounded() -> None:
+    memory = CallDeduplicator(max_entries=100, window_s=1e9)
+    for i in range(10_000):
+        memory.remember(f"k{i}", call(i), now=float(i))
+    assert len(memory) <= 100
+    assert memory.get("k9999") == call(9999)
+
+
+def test_replace_updates_in_place() -> None:
+    memory = CallDeduplicator(max_entries=10, window_s=100)
+    memory.remember("a", call(1), now=0.0)
+    memory.replace("a", call(5))
+    assert memory.get("a") == call(5)
+
+
+def test_merge_keeps_the_most_complete_usage() -> None:
+    assert merge_tokens((64, 4096, 0, 77, 0), (64, 4096, 0, 78, 0)) == (64, 4096, 0, 78, 0)
+    assert merge_tokens((10, 0, 0, 5, 0), (8, 2, 0, 5, 1)) == (10, 2, 0, 5, 1)
+
+
+def test_cumulative_stream_deltas() -> None:
+    streams = CumulativeStreams(initial_value="keep", started_ns=0)
+    assert streams.delta(b"s", start_ns=100, count=1, total=42.0, buckets=(1, 0)) == Delta(1, 42.0, (1, 0))
+    assert streams.delta(b"s", start_ns=100, count=1, total=42.0, buckets=(1, 0)) is None  # nothing new
+    assert streams.delta(b"s", start_ns=100, count=3, total=100.0, buckets=(2, 1)) == Delta(2, 58.0, (1, 1))
+    # The app restarted: a new start time, the total begins again.
+    assert streams.delta(b"s", start_ns=900, count=1, total=5.0, buckets=(1, 0)) == Delta(1, 5.0, (1, 0))
+    # A smaller total with the same start time is a reset too.
+    assert streams.delta(b"s", start_ns=900, count=0, total=0.0, buckets=(0, 0)) == Delta(0, 0.0, (0, 0))
+
+
+def test_first_point_auto_counts_only_streams_begun_after_start() -> None:
+    streams = CumulativeStreams(initial_value="auto", started_ns=1_000)
+    assert streams.delta(b"old", start_ns=500, count=4, total=40.0) is None  # began before us: unknown share
+    assert streams.delta(b"old", start_ns=500, count=5, total=50.0) == Delta(1, 10.0, ())
+    assert streams.delta(b"new", start_ns=2_000, count=2, total=20.0) == Delta(2, 20.0, ())
+    drop = CumulativeStreams(initial_value="drop", started_ns=0)
+    assert drop.delta(b"x", start_ns=5, count=1, total=1.0) is None
+
+
+def test_streams_are_bounded() -> None:
+    streams = CumulativeStreams(max_streams=10, initial_value="keep", started_ns=0)
+    for i in range(100):
+        streams.delta(i.to_bytes(2, "big"), start_ns=1, count=1, total=1.0)
+    assert len(streams) == 10
+    assert streams.evicted == 90
