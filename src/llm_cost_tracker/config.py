@@ -8,6 +8,7 @@ runs on ``default_config.yaml`` bundled with the package. See
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,7 @@ CONFIG_VERSION = "llm-cost-tracker/v1"
 DEFAULT_CONFIG_NAME = "default_config.yaml"
 
 UsageSource = Literal["spans", "metrics"]
+ReportedCost = Literal["ignore", "prefer", "fallback"]
 
 
 class _Strict(pydantic.BaseModel):
@@ -87,7 +89,18 @@ class LimitsConfig(_Strict):
 class SourceRule(_Strict):
     match: Annotated[dict[str, str], pydantic.Field(min_length=1)]
     """Resource attributes that select the app, e.g. ``{service.name: billing-batch}``."""
+    usage_from: UsageSource | None = None
+    """Default: ``ingest.usage_from``."""
+    reported_cost: ReportedCost | None = None
+    """Default: ``pricing.reported_cost``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePolicy:
+    """How one app's telemetry is counted."""
+
     usage_from: UsageSource
+    reported_cost: ReportedCost
 
 
 class IngestConfig(_Strict):
@@ -103,7 +116,7 @@ class IngestConfig(_Strict):
 class PricingConfig(_Strict):
     overrides_file: Path | None = None
     """Price overrides (discounts, batch/flex tiers, self-hosted models); relative to this file."""
-    reported_cost: Literal["ignore", "prefer", "fallback"] = "ignore"
+    reported_cost: ReportedCost = "ignore"
     """Use the cost an instrumentation reports (openlit, litellm): never, instead of the catalog,
     or only for models the catalog does not price."""
 
@@ -131,11 +144,20 @@ class Config(_Strict):
             max_value_length=self.limits.max_label_value_length,
         )
 
-    def usage_source(self, resource: Mapping[str, object]) -> UsageSource:
+    def source_policy(self, resource: Mapping[str, object]) -> SourcePolicy:
+        """The policy for an app, by its resource attributes: the first matching rule, else the defaults."""
         for rule in self.ingest.sources:
             if all(str(resource.get(key, "")) == value for key, value in rule.match.items()):
-                return rule.usage_from
-        return self.ingest.usage_from
+                return SourcePolicy(
+                    rule.usage_from or self.ingest.usage_from, rule.reported_cost or self.pricing.reported_cost
+                )
+        return SourcePolicy(self.ingest.usage_from, self.pricing.reported_cost)
+
+    @property
+    def reads_reported_cost(self) -> bool:
+        return self.pricing.reported_cost != "ignore" or any(
+            rule.reported_cost not in (None, "ignore") for rule in self.ingest.sources
+        )
 
 
 def _resolve_relative(config: Config, base: Path) -> Config:

@@ -15,13 +15,14 @@ from typing import Literal
 
 from prometheus_client import Counter as PromCounter
 
-from llm_cost_tracker.config import Config
+from llm_cost_tracker.config import Config, ReportedCost, SourcePolicy
 from llm_cost_tracker.exporter import decode
 from llm_cost_tracker.exporter.dedupe import CallDeduplicator, CountedCall, PriceKey, merge_tokens
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
     IGNORED_NOT_GENAI,
     REJECT_HINTS,
+    REJECTED_INVALID_VALUE,
     SpanNormaliser,
     canonical_attributes,
     normalise_point,
@@ -94,8 +95,7 @@ class Ingestor:
         self.resolver = resolver
         self.labels = config.label_mapping()
         self._values: dict[object, object] = {}
-        self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.pricing.reported_cost != "ignore")
-        self.reported_cost = config.pricing.reported_cost
+        self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.reads_reported_cost)
         self.dedupe.max_entries = config.limits.dedupe_max_entries
         self.dedupe.window_s = config.limits.dedupe_window_seconds
         self.streams.max_streams = config.limits.max_metric_streams
@@ -114,16 +114,17 @@ class Ingestor:
         now_ns = self.clock_ns()
         now_mono = time.monotonic()
         # Per resource (all spans of a resource share it): which signal counts, and org/project.
-        resources: dict[int, tuple[str, tuple[str, str] | None]] = {}
+        resources: dict[int, tuple[SourcePolicy, tuple[str, str] | None]] = {}
         with self.ledger.lock:
             for resource, scope_name, fields, status_code, start_ns, end_ns, span_key in spans:
                 per_resource = resources.get(id(resource))
                 if per_resource is None:
                     per_resource = resources[id(resource)] = (
-                        self.config.usage_source(resource),
+                        self.config.source_policy(resource),
                         normalise.resource_labels(resource),
                     )
-                if per_resource[0] != "spans":
+                policy = per_resource[0]
+                if policy.usage_from != "spans":
                     result.ignored["source_uses_metrics"] += 1
                     continue
                 record = normalise(
@@ -135,13 +136,15 @@ class Ingestor:
                     else:
                         result.rejected[record] += 1
                     continue
-                self._count(record, now_ns, now_mono, result)
+                self._count(record, policy.reported_cost, now_ns, now_mono, result)
             self.metrics.dedupe_entries.set(len(self.dedupe))
         self._tally(self.metrics.spans, result)
         self.metrics.ingest_seconds.labels("traces").observe(time.perf_counter() - started)
         return result
 
-    def _count(self, record: UsageRecord, now_ns: int, now_mono: float, result: IngestResult) -> None:
+    def _count(
+        self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int, now_mono: float, result: IngestResult
+    ) -> None:
         if not record.labels[2]:
             provider = self.resolver.infer_provider(record.price_model) or "unknown"
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
@@ -152,7 +155,7 @@ class Ingestor:
                 self._merge(key, counted, record)
                 result.duplicates += 1
                 return
-        cost, price_key = self._price(record, now_ns)
+        cost, price_key = self._price(record, reported_cost, now_ns)
         requests = record.requests if record.count_requests else 0
         if record.ok:
             self.ledger.add(record.labels, record.tokens, cost, requests, 0, record.duration_s)
@@ -184,10 +187,10 @@ class Ingestor:
         self.ledger.add(labels, delta, cost - counted_cost)
         self.dedupe.replace(key, (labels, merged, cache_write_1h, cost, price_key))
 
-    def _price(self, record: UsageRecord, now_ns: int) -> tuple[int, PriceKey | None]:
+    def _price(self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int) -> tuple[int, PriceKey | None]:
         """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price)."""
         reported = record.reported_cost_usd
-        if self.reported_cost == "prefer" and reported is not None:
+        if reported_cost == "prefer" and reported is not None:
             return _cost_fusd(reported), None
         if not record.has_usage:
             return 0, None
@@ -195,7 +198,7 @@ class Ingestor:
         price_key = (provider, record.price_model, day_number(record.time_unix_nano, now_ns), record.service_tier)
         price = self.resolver.resolve(*price_key)
         if price is None:
-            if self.reported_cost == "fallback" and reported is not None:
+            if reported_cost == "fallback" and reported is not None:
                 return _cost_fusd(reported), None
             self.ledger.count_unpriced(provider, model, "not_in_catalog", max(record.requests, 1))
             return 0, None
@@ -214,37 +217,57 @@ class Ingestor:
         if others:
             result.ignored["not_genai"] += others
         now_ns = self.clock_ns()
-        sources: dict[int, str] = {}
+        policies: dict[int, SourcePolicy] = {}
         with self.ledger.lock:
+            counted: list[tuple[UsageRecord, ReportedCost, decode.GenAIPoint, Delta]] = []
             for point in points:
-                resource_id = id(point.resource)
-                source = sources.get(resource_id)
-                if source is None:
-                    source = sources[resource_id] = self.config.usage_source(point.resource)
-                if source != "metrics":
+                policy = policies.get(id(point.resource))
+                if policy is None:
+                    policy = policies[id(point.resource)] = self.config.source_policy(point.resource)
+                if policy.usage_from != "metrics":
                     result.ignored["source_uses_spans"] += 1
                     continue
-                self._count_point(point, now_ns, result)
+                if point.metric == decode.GENAI_COST and policy.reported_cost != "prefer":
+                    result.ignored["reported_cost_unused"] += 1
+                    continue
+                outcome = self._point_record(point)
+                if isinstance(outcome, str):
+                    counter = result.rejected if outcome in REJECT_HINTS else result.ignored
+                    counter[outcome] += 1
+                    continue
+                record, delta = outcome
+                counted.append((record, policy.reported_cost, point, delta))
+            # A reported cost point replaces the catalog price of the same series' tokens, in this push.
+            reported = {record.labels for record, *_ in counted if record.reported_cost_usd is not None}
+            for record, reported_cost, point, delta in counted:
+                if record.reported_cost_usd is None and record.labels in reported:
+                    cost = 0
+                else:
+                    cost, _ = self._price(record, reported_cost, now_ns)
+                requests = record.requests if record.count_requests else 0
+                if record.ok:
+                    self.ledger.add(record.labels, record.tokens, cost, requests, 0)
+                else:
+                    self.ledger.add(record.labels, record.tokens, cost, 0, requests)
+                if point.metric == decode.GENAI_DURATION and delta.buckets:
+                    self.ledger.add_durations(record.labels, delta.buckets, point.bounds, delta.total)
+                result.accepted += 1
             self.metrics.metric_streams.set(len(self.streams))
         self._tally(self.metrics.points, result)
         self.metrics.ingest_seconds.labels("metrics").observe(time.perf_counter() - started)
         return result
 
-    def _count_point(self, point: decode.GenAIPoint, now_ns: int, result: IngestResult) -> None:
-        if point.metric == decode.GENAI_COST and self.reported_cost != "prefer":
-            result.ignored["reported_cost_unused"] += 1
-            return
+    def _point_record(self, point: decode.GenAIPoint) -> tuple[UsageRecord, Delta] | str:
+        """The usage a point adds since the stream's last push, or why it adds none."""
         if point.temporality == decode.TEMPORALITY_CUMULATIVE:
             first = point.stream not in self.streams
             delta = self.streams.delta(point.stream, point.start_ns, point.count, point.total, point.bucket_counts)
             if delta is None:
-                result.ignored["first_cumulative_point" if first else "no_change"] += 1
-                return
+                return "first_cumulative_point" if first else "no_change"
         elif point.temporality == decode.TEMPORALITY_DELTA:
             delta = Delta(point.count, point.total, tuple(point.bucket_counts))
         else:
-            result.rejected["invalid_value"] += 1
-            return
+            return REJECTED_INVALID_VALUE
         aliases = self.normalise.aliases
         fields = canonical_attributes(aliases.keys() & point.attrs.keys(), point.attrs, _same, aliases)
         record = normalise_point(
@@ -257,20 +280,11 @@ class Ingestor:
             labels=self.labels,
         )
         if isinstance(record, str):
-            result.rejected[record] += 1
-            return
+            return record
         if not record.labels[2]:
             provider = self.resolver.infer_provider(record.price_model) or "unknown"
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
-        cost, _ = self._price(record, now_ns)
-        requests = record.requests if record.count_requests else 0
-        if record.ok:
-            self.ledger.add(record.labels, record.tokens, cost, requests, 0)
-        else:
-            self.ledger.add(record.labels, record.tokens, cost, 0, requests)
-        if point.metric == decode.GENAI_DURATION and delta.buckets:
-            self.ledger.add_durations(record.labels, delta.buckets, point.bounds, delta.total)
-        result.accepted += 1
+        return record, delta
 
     @staticmethod
     def _tally(counter: PromCounter, result: IngestResult) -> None:
