@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from llm_cost_tracker.config import Config, load_config
+from llm_cost_tracker.exporter.server import build_resolver
 from llm_cost_tracker.inputfile import InputFileError, parse_model
 
 
@@ -95,3 +96,14 @@ def test_serve_with_a_bad_config_exits_non_zero_listing_problems(tmp_path: Path)
     assert result.returncode == 1
     assert f"{config}:2: otlp.listen_address: expected HOST:PORT" in result.stderr
     assert f"{config}:3: web.bogus: unknown key" in result.stderr
+
+
+def test_the_examples_are_valid() -> None:
+    examples = Path(__file__).parent.parent / "examples"
+    config = load_config(examples / "config.yaml")
+    assert config.pricing.overrides_file == examples / "prices.yaml"
+    assert config.source_policy({"service.name": "billing-batch"}).usage_from == "metrics"
+    assert config.source_policy({"service.name": "litellm-proxy"}).reported_cost == "prefer"
+    assert config.source_policy({"service.name": "other"}).usage_from == "spans"
+    resolver = build_resolver(config)
+    assert resolver.resolve("vllm", "llama-3.1-70b-instruct", 20_000) is not None

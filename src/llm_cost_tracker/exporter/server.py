@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import uvicorn
 from prometheus_client import CollectorRegistry
 
@@ -50,6 +51,8 @@ class Service:
     """Actual listen addresses once serving (a configured port 0 becomes a real port)."""
 
     def __post_init__(self) -> None:
+        # `*_created` series double the self-metrics for a timestamp Prometheus does not use.
+        prometheus_client.disable_created_metrics()
         self.metrics = SelfMetrics(self.registry)
         self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
         self.ingestor = Ingestor(self.config, self.ledger, self.metrics, build_resolver(self.config))

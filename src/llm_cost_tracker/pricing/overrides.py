@@ -121,7 +121,7 @@ class PriceOverrides(_Strict):
             price = ResolvedPrice(
                 base=entry.usd_per_million_tokens.token_prices(entry.usd_per_request),
                 source=f"{name} models[{index}]",
-                catalog_ref=f"{provider}/{model}",
+                catalog_ref="",
                 valid_on=day,
             )
         if price is None:
