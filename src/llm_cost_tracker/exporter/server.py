@@ -52,7 +52,7 @@ class Service:
 
     def __post_init__(self) -> None:
         # `*_created` series double the self-metrics for a timestamp Prometheus does not use.
-        prometheus_client.disable_created_metrics()
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.metrics = SelfMetrics(self.registry)
         self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
         self.ingestor = Ingestor(self.config, self.ledger, self.metrics, build_resolver(self.config))
