@@ -1,8 +1,16 @@
 # The targets CI calls are the ones a person calls: `make run`, `make test`, `make bench`.
+#
+# The package is installed (not editable) into .venv, with its hot path compiled by mypyc;
+# `make ... PURE=1` installs it as plain Python instead. Either is rebuilt when a source changes.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 ARGS   ?=
+PURE   ?=
+MODE   := $(if $(PURE),pure,compiled)
+export LLM_COST_TRACKER_PURE_PYTHON := $(if $(PURE),1,0)
+
+SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -name '*.yaml' -o -name 'py.typed')
 
 .DEFAULT_GOAL := help
 
@@ -10,39 +18,43 @@ ARGS   ?=
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  (PURE=1: install without compiling the hot path)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed-$(MODE): $(SOURCES) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+	@rm -f $(VENV)/.installed-pure $(VENV)/.installed-compiled
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $@ $(VENV)/.installed
+$(VENV)/.installed-dev-$(MODE): $(SOURCES) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '.[dev]'
+	@rm -f $(VENV)/.installed-pure $(VENV)/.installed-compiled $(VENV)/.installed-dev-pure $(VENV)/.installed-dev-compiled
+	@touch $@ $(VENV)/.installed-$(MODE)
 
-run: $(VENV)/.installed ## install into .venv and serve on the bundled default config (ARGS=... for flags)
+run: $(VENV)/.installed-$(MODE) ## install into .venv and serve on the bundled default config (ARGS=... for flags)
 	$(BIN)/llm-cost-tracker serve $(ARGS)
 
-lint: $(VENV)/.installed-dev ## ruff (lint and format check)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(VENV)/.installed-dev-$(MODE) ## ruff (lint and format check)
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 
-typecheck: $(VENV)/.installed-dev ## mypy --strict on src/
+typecheck: $(VENV)/.installed-dev-$(MODE) ## mypy --strict on src/
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-dev ## pytest only
+unit: $(VENV)/.installed-dev-$(MODE) ## pytest only (ARGS=... for pytest options)
+	$(BIN)/python -c 'import llm_cost_tracker.exporter.ingest as m; print("testing", m.__file__)'
 	$(BIN)/pytest $(ARGS)
 
 test: lint typecheck unit ## everything CI runs: ruff, mypy, pytest
 
-bench: $(VENV)/.installed-dev ## benchmarks against a naive baseline (ratios, not absolute times)
+bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-golden: $(VENV)/.installed-dev ## regenerate golden files; review the diff
+golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files; review the diff
 	$(BIN)/python -m tests.golden
 
-clean: ## remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info
+clean: ## remove the venv, build output and caches
+	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache src/*.egg-info

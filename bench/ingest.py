@@ -32,6 +32,7 @@ from bench.loadgen import LoadResult, run_load
 from bench.workload import SPANS_PER_REQUEST, Template, json_template, protobuf_template
 from llm_cost_tracker.exporter.decode import iter_spans_proto
 from llm_cost_tracker.exporter.normalise import ALIASES
+from llm_cost_tracker.exporter.selfmetrics import is_compiled
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -186,6 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.requests
     proto, js = protobuf_template(), json_template()
+    print(f"hot path: {'compiled with mypyc' if is_compiled() else 'pure Python (PURE=1)'}")
     print(
         f"workload: {SPANS_PER_REQUEST}-span requests built from corpus/traceloop spans, "
         f"{len(proto.body)} bytes protobuf, {len(js.body)} bytes JSON; {n} requests per run, 8 connections"

@@ -25,6 +25,7 @@ cost of a collection.
 
 
 SHARDS = 16
+SHARD_MASK = SHARDS - 1
 
 
 class CallDeduplicator:
@@ -56,7 +57,7 @@ class CallDeduplicator:
         return sum(len(shard) for shard in self._current) + sum(len(shard) for shard in self._previous)
 
     def get(self, key: object) -> CountedCall | None:
-        index = hash(key) % SHARDS
+        index = hash(key) & SHARD_MASK
         call = self._current[index].get(key)
         return call if call is not None else self._previous[index].get(key)
 
@@ -70,7 +71,7 @@ class CallDeduplicator:
             self._current_size = 0
             self._rotated_at = now
         if self.max_entries > 0:
-            self._current[hash(key) % SHARDS][key] = call
+            self._current[hash(key) & SHARD_MASK][key] = call
             self._current_size += 1
         forgetting = self._forgetting
         if forgetting:
@@ -84,7 +85,7 @@ class CallDeduplicator:
 
     def replace(self, key: object, call: CountedCall) -> None:
         """Update a remembered call where it is."""
-        index = hash(key) % SHARDS
+        index = hash(key) & SHARD_MASK
         if key in self._current[index]:
             self._current[index][key] = call
         else:

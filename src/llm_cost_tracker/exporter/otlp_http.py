@@ -43,6 +43,7 @@ _MEDIA_TYPES: Final[dict[str, Encoding]] = {
     "application/protobuf": "protobuf",
     "application/json": "json",
 }
+YOUNG_GC_EVERY: Final = 16
 INLINE_LIMIT: Final = 1024 * 1024
 """Bodies larger than this are decoded on a worker thread so the event loop stays responsive."""
 
@@ -156,6 +157,8 @@ def _success_body(signal: Signal, result: IngestResult | None, encoding: Encodin
 def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Callable[[], int]) -> Starlette:
     """The OTLP/HTTP ASGI app. ``max_body_bytes`` is read per request, so a reload can change it."""
 
+    requests_done = [0]
+
     def handler(signal: Signal) -> Callable[[Request], object]:
         requests_counter = metrics.otlp_requests
         errors_counter = metrics.otlp_request_errors
@@ -212,9 +215,11 @@ def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Ca
                 )
             requests_counter.labels(signal, answer_encoding, "200").inc()
             response = Response(_success_body(signal, result, answer_encoding), media_type=media_type)
-            # A young-generation pass per request (tens of microseconds) keeps every pass
-            # small; see exporter.server.own_garbage_collection.
-            gc.collect(0)
+            # A young-generation pass every few requests keeps each pass to a millisecond or
+            # so; see exporter.server.own_garbage_collection.
+            requests_done[0] += 1
+            if requests_done[0] % YOUNG_GC_EVERY == 0:
+                gc.collect(0)
             return response
 
         return export

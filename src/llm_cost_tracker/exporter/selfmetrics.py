@@ -9,6 +9,7 @@ from google.protobuf.internal import api_implementation
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from llm_cost_tracker import __version__
+from llm_cost_tracker.exporter import decode
 
 SPAN_RESULTS = {
     "accepted": ("genai",),
@@ -36,6 +37,11 @@ REQUEST_ERRORS = (
     "method_not_allowed",
     "internal_error",
 )
+
+
+def is_compiled() -> bool:
+    """Whether the hot path runs as mypyc-compiled C (see setup.py) or as Python."""
+    return not (decode.__file__ or "").endswith(".py")
 
 
 class SelfMetrics:
@@ -99,6 +105,7 @@ class SelfMetrics:
                 "version": __version__,
                 "genai_prices_version": version("genai-prices"),
                 "protobuf_backend": api_implementation.Type(),
+                "hot_path": "compiled" if is_compiled() else "python",
                 "python_version": platform.python_version(),
             }
         )

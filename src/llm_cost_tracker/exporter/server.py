@@ -209,9 +209,10 @@ def own_garbage_collection() -> None:
     and tuples reused from a free list are tracked without advancing the
     counter, so survivors pile up until one 10-100 ms pass. Instead: everything
     loaded at start (the price catalog, modules) is frozen out of the
-    collector's view, automatic collection is off, each OTLP request ends with
-    a young-generation pass (microseconds: the request's objects are freed by
-    reference counting, no cycles), and a full pass runs once a minute.
+    collector's view, automatic collection is off, every 16th OTLP request ends
+    with a young-generation pass (a millisecond or so: the requests' objects
+    are freed by reference counting; only a few protobuf cycles are left), and
+    a full pass runs once a minute.
     """
     gc.collect()
     gc.freeze()
