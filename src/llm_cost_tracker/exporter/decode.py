@@ -14,7 +14,6 @@ import hashlib
 import math
 import struct
 from collections.abc import Iterator, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,7 +21,7 @@ import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from llm_cost_tracker.exporter.normalise import MODEL_KEYS, Aliases, canonical_attributes
+from llm_cost_tracker.exporter.normalise import MODEL_KEYS, Aliases, canonical_attributes, set_field
 from llm_cost_tracker.exporter.otlp_schema import SlimTraceRequest
 
 GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -353,18 +352,33 @@ def _id_bytes(value: Any) -> bytes:
 _STATUS_NAMES: Final = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
-def _json_span(span: Any, keys: AbstractSet[str], aliases: Aliases) -> tuple[dict[str, object], int, int, int, bytes]:
+def _json_fields(attributes: Any, aliases: Aliases) -> dict[str, object]:
+    """Canonical fields of a well-formed OTLP/JSON attribute list; raises on a malformed one."""
+    fields: dict[str, object] = {}
+    ranks: dict[str, int] | None = None
+    for kv in attributes:
+        alias = aliases.get(kv["key"])
+        if alias is None:
+            continue
+        value = _json_value(kv.get("value"))
+        if value is None or value == "":
+            continue
+        ranks = set_field(fields, ranks, alias[0], alias[1], value)
+    return fields
+
+
+def _json_span(span: Any, aliases: Aliases) -> tuple[dict[str, object], int, int, int, bytes]:
     """(fields, status code, start, end, span key) of one OTLP/JSON span."""
     try:
-        # The common, well-formed case in one comprehension; anything odd takes the checked path.
-        raw = {kv["key"]: kv["value"] for kv in span.get("attributes", ()) if kv["key"] in keys}
+        # The common, well-formed case in one pass; anything odd takes the checked path.
+        fields = _json_fields(span.get("attributes", ()), aliases)
     except (KeyError, TypeError, AttributeError):
-        span = _object(span, "spans[]")
-        raw = {k: v for k, v in _json_attributes(span, "span").items() if k in keys}
+        raw = {k: v for k, v in _json_attributes(_object(span, "spans[]"), "span").items() if k in aliases}
+        fields = canonical_attributes(raw, raw, _json_value, aliases)
     status = span.get("status")
     code = status.get("code", 0) if type(status) is dict else 0
     return (
-        canonical_attributes(raw, raw, _json_value, aliases),
+        fields,
         code if type(code) is int else _STATUS_NAMES.get(code, 0) if type(code) is str else 0,
         _json_int(span.get("startTimeUnixNano")),
         _json_int(span.get("endTimeUnixNano")),
@@ -375,7 +389,6 @@ def _json_span(span: Any, keys: AbstractSet[str], aliases: Aliases) -> tuple[dic
 def iter_spans_json(body: bytes, aliases: Aliases, cache: dict[Any, object] | None = None) -> Iterator[SpanData]:
     """Spans of an OTLP/JSON ``ExportTraceServiceRequest`` (``cache`` is unused: JSON values are not hashable)."""
     document = _loads(body)
-    keys = frozenset(aliases)
     for resource_spans in _list(document, "resourceSpans", "$"):
         resource_spans = _object(resource_spans, "resourceSpans[]")
         resource_obj = _object(resource_spans.get("resource"), "resource")
@@ -387,7 +400,7 @@ def iter_spans_json(body: bytes, aliases: Aliases, cache: dict[Any, object] | No
             for span in _list(scope_spans, "spans", "scopeSpans[]"):
                 if type(span) is not dict:
                     raise DecodeError("spans[] is not an object")
-                fields, status_code, start_ns, end_ns, span_key = _json_span(span, keys, aliases)
+                fields, status_code, start_ns, end_ns, span_key = _json_span(span, aliases)
                 yield (resource, scope_name, fields, status_code, start_ns, end_ns, span_key)
 
 

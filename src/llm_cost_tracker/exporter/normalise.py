@@ -144,6 +144,29 @@ REJECT_HINTS: Final = {
 }
 
 
+def set_field(
+    fields: dict[str, object], ranks: dict[str, int] | None, field: str, rank: int, value: object
+) -> dict[str, int] | None:
+    """Set ``field`` unless a lower-ranked alias already did; returns the (lazily made) rank table.
+
+    ``ranks`` holds the rank of fields first set by a fallback alias; a field
+    absent from it was set by its primary key (rank 0), which nothing overrides.
+    """
+    if rank == 0:
+        fields[field] = value
+        if ranks is not None and field in ranks:
+            ranks[field] = 0
+    elif field not in fields:
+        fields[field] = value
+        if ranks is None:
+            ranks = {}
+        ranks[field] = rank
+    elif ranks is not None and rank < ranks.get(field, 0):
+        fields[field] = value
+        ranks[field] = rank
+    return ranks
+
+
 def canonical_attributes(
     present: Iterable[str],
     raw: Mapping[str, Any],
@@ -160,7 +183,7 @@ def canonical_attributes(
     alias can supply the field.
     """
     fields: dict[str, object] = {}
-    ranks: dict[str, int] | None = None  # rank of fields first set by a fallback alias (absent: rank 0)
+    ranks: dict[str, int] | None = None
     for key in present:
         field, rank, identity = aliases[key]
         raw_value = raw[key]
@@ -175,18 +198,7 @@ def canonical_attributes(
             value = convert(raw_value)
         if value is None or value == "":
             continue
-        if rank == 0:
-            fields[field] = value
-            if ranks is not None and field in ranks:
-                ranks[field] = 0
-        elif field not in fields:
-            fields[field] = value
-            if ranks is None:
-                ranks = {}
-            ranks[field] = rank
-        elif ranks is not None and rank < ranks.get(field, 0):
-            fields[field] = value
-            ranks[field] = rank
+        ranks = set_field(fields, ranks, field, rank, value)
     return fields
 
 
