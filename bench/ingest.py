@@ -244,8 +244,8 @@ def main() -> None:
 
     ratio = spans_per_second(ours) / spans_per_second(naive)
     print(
-        f"ingest: {spans_per_second(ours):,.0f} spans/s (naive baseline: {spans_per_second(naive):,.0f} spans/s, "
-        f"ratio {ratio:.2f}; decode ceiling: {ours_decode:,.0f} spans/s)"
+        f"ingest: {spans_per_second(ours):.0f} spans/s (naive baseline: {spans_per_second(naive):.0f} spans/s, "
+        f"ratio {ratio:.2f}; decode ceiling: {ours_decode:.0f} spans/s)"
     )
 
 

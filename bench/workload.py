@@ -27,8 +27,8 @@ class Template:
     body: bytes
     span_id_offsets: list[int]
     """Where each span's 8-byte id sits (protobuf: raw bytes; JSON: 16 hex characters)."""
-    response_id_offsets: list[tuple[int, int]]
-    """(offset, length) of each response id marker."""
+    response_id_offsets: list[tuple[int, int, int]]
+    """(offset, length, call number) of each response id; spans of one call share the number."""
     hex_ids: bool
 
     def render(self, request_number: int) -> bytes:
@@ -40,9 +40,8 @@ class Template:
                 body[offset : offset + 16] = span_id.hex().encode()
             else:
                 body[offset : offset + 8] = span_id
-        for index, (offset, length) in enumerate(self.response_id_offsets):
-            marker = f"{request_number:012d}{index:06d}".encode().ljust(length, b"x")[:length]
-            body[offset : offset + length] = marker
+        for offset, length, call in self.response_id_offsets:
+            body[offset : offset + length] = f"{request_number:012d}{call:06d}".encode().ljust(length, b"x")[:length]
         return bytes(body)
 
 
@@ -90,7 +89,7 @@ def protobuf_template() -> Template:
     return Template(
         body,
         [body.index(m) for m in span_markers],
-        [(i, len(m)) for m in response_markers for i in _all(body, m.encode())],
+        [(i, len(m), call) for call, m in enumerate(response_markers) for i in _all(body, m.encode())],
         hex_ids=False,
     )
 
@@ -109,7 +108,7 @@ def json_template() -> Template:
     return Template(
         body,
         [body.index(m.hex().encode()) for m in span_markers],
-        [(i, len(m)) for m in response_markers for i in _all(body, m.encode())],
+        [(i, len(m), call) for call, m in enumerate(response_markers) for i in _all(body, m.encode())],
         hex_ids=True,
     )
 
