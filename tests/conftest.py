@@ -6,6 +6,8 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +24,13 @@ from llm_cost_tracker.exporter.server import Service, serve_forever
 
 CORPUS = Path(__file__).parent / "corpus"
 REQUIRE_BINARIES = os.environ.get("LLM_COST_TRACKER_REQUIRE_BINARIES") == "1"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m llm_cost_tracker ARGS`` as a user runs it, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "llm_cost_tracker", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def free_port() -> int:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from llm_cost_tracker.cli import main
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", *args], capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.conftest import run_cli
 
 
 def test_prices_lookup_prints_prices_and_source(capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,16 +47,16 @@ def test_prices_lookup_applies_the_configs_overrides(tmp_path: Path, capsys: pyt
 
 
 def test_module_and_console_script_entry_points() -> None:
-    result = run("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     for command in ("serve", "prices"):
         assert command in result.stdout
-    serve_help = run("serve", "--help").stdout
+    serve_help = run_cli("serve", "--help").stdout
     for flag in ("--config", "--budgets", "--routing-file", "--otlp.listen-address", "--web.listen-address"):
         assert flag in serve_help
 
 
 def test_bad_listen_address_flag() -> None:
-    result = run("serve", "--otlp.listen-address", "4318")
+    result = run_cli("serve", "--otlp.listen-address", "4318")
     assert result.returncode == 2
     assert "expected HOST:PORT" in result.stderr

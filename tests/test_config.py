@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from llm_cost_tracker.config import Config, load_config
 from llm_cost_tracker.exporter.server import build_resolver
 from llm_cost_tracker.inputfile import InputFileError, parse_model
+from tests.conftest import run_cli
 
 
 def test_bundled_default_works_on_a_laptop() -> None:
@@ -86,13 +85,7 @@ def test_overrides_file_is_relative_to_the_config(tmp_path: Path) -> None:
 def test_serve_with_a_bad_config_exits_non_zero_listing_problems(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("version: llm-cost-tracker/v1\notlp: {listen_address: nowhere}\nweb: {bogus: 1}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--config", str(config))
     assert result.returncode == 1
     assert f"{config}:2: otlp.listen_address: expected HOST:PORT" in result.stderr
     assert f"{config}:3: web.bogus: unknown key" in result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, free_port, sample_value, usage_by_model, wait_until
+from tests.conftest import CORPUS, free_port, run_cli, sample_value, usage_by_model, wait_until
 from tests.test_otlp_http import PROTOBUF
 
 TRACES = (CORPUS / "traceloop" / "traces-0001.pb").read_bytes()
@@ -112,13 +112,7 @@ def test_sighup_and_reload_endpoint_keep_the_counters(process: Process) -> None:
 def test_address_in_use_is_a_clear_error(process: Process, tmp_path: Path) -> None:
     config = tmp_path / "second.yaml"
     write_config(config, int(process.otlp.rsplit(":", 1)[1]), free_port())
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--config", str(config))
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
     assert "in use" in result.stderr
