@@ -14,7 +14,7 @@ SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -n
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint typecheck unit bench golden clean
+.PHONY: help run test lint typecheck unit bench golden examples clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,8 +53,10 @@ test: lint typecheck unit ## everything CI runs: ruff, mypy, pytest
 bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files; review the diff
+golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files, example rules and the budget schema; review the diff
 	$(BIN)/python -m tests.golden
+
+examples: golden ## regenerate examples/budgets.rules.yaml (and the other generated files)
 
 clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache src/*.egg-info

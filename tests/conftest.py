@@ -45,7 +45,10 @@ def need_binary(*names: str) -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = f"{' or '.join(names)} is not installed (Debian: apt-get install prometheus prometheus-alertmanager)"
+    message = (
+        f"{' or '.join(names)} is not installed "
+        "(Debian: apt-get install prometheus prometheus-alertmanager; amtool comes with the latter)"
+    )
     if REQUIRE_BINARIES:
         pytest.fail(message)
     pytest.skip(message)

@@ -1,7 +1,9 @@
-"""Golden files: what the exporter renders for fixed inputs. Regenerate with `make golden`, review the diff."""
+"""Golden files: what we generate for fixed inputs (the /metrics text, rules, the examples' rules, the
+budget JSON Schema). Regenerate with `make golden` (or `make examples`), review the diff."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -11,10 +13,15 @@ from llm_cost_tracker.exporter.ingest import Ingestor
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.pricing.resolver import PriceResolver
+from llm_cost_tracker.rules.generator import generate
+from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+from llm_cost_tracker.rules.spec import json_schema, load_budgets
 
 GOLDEN = Path(__file__).parent / "golden"
 CORPUS = Path(__file__).parent / "corpus"
 METRICS_CASES = {"traceloop.metrics": CORPUS / "traceloop" / "traces-0001.pb"}
+RULES_TESTDATA = Path(__file__).parent / "rules" / "testdata"
+ROOT = Path(__file__).parent.parent
 
 
 def render_metrics(payload: Path) -> str:
@@ -26,10 +33,27 @@ def render_metrics(payload: Path) -> str:
     return ledger.render()
 
 
+def rules_cases() -> dict[Path, str]:
+    """Generated file → its expected content: rules golden files, the examples and the JSON Schema."""
+    cases: dict[Path, str] = {}
+    for source in sorted(RULES_TESTDATA.glob("in-*.yaml")):
+        groups = generate(load_budgets(source))
+        out = source.with_name(source.name.replace("in-", "out-", 1))
+        cases[out] = prometheus_rules(groups, source.name)
+        cases[out.with_suffix(".operator.yaml")] = prometheus_operator_rule(groups, source.name)
+    example = ROOT / "examples" / "budgets.yaml"
+    cases[example.with_name("budgets.rules.yaml")] = prometheus_rules(generate(load_budgets(example)), example.name)
+    cases[ROOT / "schemas" / "budgets.schema.json"] = json.dumps(json_schema(), indent=2) + "\n"
+    return cases
+
+
 def main() -> None:
     for name, payload in METRICS_CASES.items():
         (GOLDEN / name).write_text(render_metrics(payload))
         print(f"wrote {GOLDEN / name}")
+    for path, text in rules_cases().items():
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

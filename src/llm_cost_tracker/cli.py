@@ -92,6 +92,85 @@ def cmd_prices_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
+    """The rule file text for ``--budgets`` and how many rules it holds; raises ``InputFileError``."""
+    from llm_cost_tracker.rules.generator import generate
+    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+    from llm_cost_tracker.rules.spec import load_budgets
+
+    groups = generate(load_budgets(args.budgets))
+    source = Path(args.budgets).name
+    render = (
+        prometheus_operator_rule if getattr(args, "format", "prometheus") == "prometheus-operator" else prometheus_rules
+    )
+    return render(groups, source), sum(len(g.rules) for g in groups)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def cmd_rules_generate(args: argparse.Namespace) -> int:
+    from llm_cost_tracker.rules.generator import GenerationError
+    from llm_cost_tracker.rules.render import alertmanager_route
+
+    if args.alertmanager_route:
+        _write(alertmanager_route(args.webhook_url), args.output)
+        return 0
+    if args.budgets is None:
+        print("rules generate: --budgets FILE is required", file=sys.stderr)
+        return 2
+    try:
+        text, _ = _generated_rules(args)
+    except (InputFileError, GenerationError) as exc:
+        print(f"could not generate rules: {exc}", file=sys.stderr)
+        return 1
+    _write(text, args.output)
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+    import tempfile
+
+    from llm_cost_tracker.rules.generator import GenerationError
+
+    try:
+        text, count = _generated_rules(args)
+    except (InputFileError, GenerationError) as exc:
+        print(f"could not generate rules: {exc}", file=sys.stderr)
+        return 1
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        print(f"{args.budgets}: valid, {count} rules (promtool not found: generated rules not checked)")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.yaml"
+        rules.write_text(text)
+        result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        print(f"promtool rejects the generated rules:\n{result.stdout}{result.stderr}", file=sys.stderr)
+        return 1
+    print(f"{args.budgets}: valid, {count} rules, accepted by promtool check rules")
+    return 0
+
+
+def cmd_rules_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from llm_cost_tracker.rules.spec import json_schema
+
+    _write(json.dumps(json_schema(), indent=2) + "\n", args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-cost-tracker",
@@ -137,6 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--service-tier", default="", help="service tier, e.g. priority, flex, batch")
     lookup.add_argument("--config", metavar="FILE", help="configuration file (its price overrides apply)")
     lookup.set_defaults(func=cmd_prices_lookup)
+
+    rules = commands.add_parser("rules", help="budgets as Prometheus rules").add_subparsers(
+        dest="rules_command", required=True, metavar="COMMAND"
+    )
+    generate = rules.add_parser("generate", help="write the recording and alerting rules of a budget file")
+    generate.add_argument("--budgets", metavar="FILE", help="budget file (version: llm-cost-tracker/v1)")
+    generate.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
+    generate.add_argument(
+        "--format",
+        choices=("prometheus", "prometheus-operator"),
+        default="prometheus",
+        help="a rule file for rule_files (default), or a PrometheusRule resource",
+    )
+    generate.add_argument(
+        "--alertmanager-route",
+        action="store_true",
+        help="print the Alertmanager route and receiver that send budget alerts to the webhook, instead",
+    )
+    generate.add_argument(
+        "--webhook-url",
+        default="http://127.0.0.1:9464/alertmanager/webhook",
+        help="the webhook receiver's URL, for --alertmanager-route",
+    )
+    generate.set_defaults(func=cmd_rules_generate)
+    check = rules.add_parser("check", help="validate a budget file, and the rules it generates with promtool")
+    check.add_argument("--budgets", metavar="FILE", required=True, help="budget file")
+    check.set_defaults(func=cmd_rules_check)
+    schema = rules.add_parser("schema", help="print the JSON Schema of budget files, for editors")
+    schema.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
+    schema.set_defaults(func=cmd_rules_schema)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Budgets as code: a budget YAML → Prometheus recording and alerting rules."""
