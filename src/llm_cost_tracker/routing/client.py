@@ -1,0 +1,107 @@
+"""``ModelRouter``: which model to call, according to the routing file, in microseconds.
+
+```python
+from llm_cost_tracker.routing import ModelRouter
+
+router = ModelRouter("/shared/routing.yaml", scope={"org": "acme", "project": "checkout"})
+client.chat.completions.create(model=router.resolve("gpt-4o"), messages=...)
+```
+
+The file is looked at (``os.stat``) at most every ``check_interval`` seconds
+and parsed only when it changed; answers are cached per model and scope in
+between. No file means no swaps; a file that disappears or turns corrupt
+keeps the last good state, logged once. ``resolve`` never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, parse
+
+log = logging.getLogger(__name__)
+
+_EMPTY = RoutingDocument()
+
+
+class ModelRouter:
+    """Resolves requested models through a routing file written by the webhook receiver."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "routing.yaml",
+        *,
+        scope: Mapping[str, str] | None = None,
+        check_interval: float = 0.005,
+    ) -> None:
+        self.path = Path(path)
+        self.scope = dict(scope or {})
+        self.check_interval = check_interval
+        self._document = _EMPTY
+        self._signature: tuple[int, int, int] | None = None
+        self._checked_at = float("-inf")
+        self._answers: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._lock = threading.Lock()
+        self._logged: str | None = None
+
+    @property
+    def generation(self) -> int:
+        """The generation of the routing file in use (0 before any swap)."""
+        self._refresh()
+        return self._document.generation
+
+    def resolve(self, model: str, **scope: str) -> str:
+        """The model to call for ``model``; ``scope`` (``project=...``) adds to the router's scope."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.check_interval:
+            self._refresh(now)
+        key = (model, tuple(sorted(scope.items()))) if scope else (model, ())
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._document.resolve(model, {**self.scope, **scope} if scope else self.scope)
+            if len(self._answers) > 4096:
+                self._answers = {}
+            self._answers[key] = answer
+        return answer
+
+    def _refresh(self, now: float | None = None) -> None:
+        with self._lock:
+            self._checked_at = time.monotonic() if now is None else now
+            try:
+                stat = os.stat(self.path)
+            except FileNotFoundError:
+                # No file yet: no swaps. A file that disappears keeps its last state (logged once).
+                if self._signature is not None:
+                    self._log_once(f"routing file {self.path} is gone; keeping its last state")
+                return
+            except OSError as exc:
+                self._log_once(f"cannot stat routing file {self.path}: {exc.strerror}")
+                return
+            signature = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+            if signature == self._signature:
+                return
+            try:
+                document = parse(self.path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, RoutingFileError) as exc:
+                # Keep the last good state; a writer that replaces the file atomically never gets here.
+                self._log_once(f"routing file {self.path} unreadable, keeping the last good state: {exc}")
+                self._signature = signature
+                return
+            self._set(document, signature)
+
+    def _set(self, document: RoutingDocument, signature: tuple[int, int, int] | None) -> None:
+        if document is not self._document:
+            self._answers = {}
+        self._document = document
+        self._signature = signature
+        self._logged = None
+
+    def _log_once(self, message: str) -> None:
+        if message != self._logged:
+            log.warning(message)
+            self._logged = message
