@@ -171,6 +171,37 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_routing_show(args: argparse.Namespace) -> int:
+    from llm_cost_tracker.routing.document import RoutingFileError
+    from llm_cost_tracker.routing.store import RoutingStore
+
+    store = RoutingStore(args.routing)
+    if not store.path.exists():
+        print(f"{store.path}: no routing file, so no model swaps")
+        return 0
+    try:
+        document = store.read()
+    except RoutingFileError as exc:
+        print(f"{store.path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{store.path}: generation {document.generation}, updated {document.updated_at or '-'}")
+
+    def scope(rule_scope: dict[str, str]) -> str:
+        return ",".join(f"{k}={v}" for k, v in rule_scope.items()) or "(everywhere)"
+
+    if not document.overrides and not document.pins:
+        print("no model swaps in force")
+    if document.overrides:
+        print(f"\n{'budget':<24} {'scope':<32} {'from':<28} {'to':<28} since")
+        for o in document.overrides:
+            print(f"{o.budget:<24} {scope(dict(o.scope)):<32} {o.from_:<28} {o.to:<28} {o.since}")
+    if document.pins:
+        print(f"\npins (set by people, win over budget swaps)\n{'scope':<32} {'from':<28} {'to':<28} note")
+        for p in document.pins:
+            print(f"{scope(dict(p.scope)):<32} {p.from_:<28} {p.to:<28} {p.note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-cost-tracker",
@@ -246,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     schema = rules.add_parser("schema", help="print the JSON Schema of budget files, for editors")
     schema.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
     schema.set_defaults(func=cmd_rules_schema)
+
+    routing = commands.add_parser("routing", help="the routing file of model swaps").add_subparsers(
+        dest="routing_command", required=True, metavar="COMMAND"
+    )
+    show = routing.add_parser("show", help="print the model swaps in force")
+    show.add_argument("--routing", metavar="FILE", default="routing.yaml", help="routing file (default routing.yaml)")
+    show.set_defaults(func=cmd_routing_show)
     return parser
 
 

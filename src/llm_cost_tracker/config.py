@@ -121,6 +121,31 @@ class PricingConfig(_Strict):
     or only for models the catalog does not price."""
 
 
+class BasicAuth(_Strict):
+    username: Annotated[str, pydantic.Field(min_length=1)]
+    password_file: Path
+    """File holding the password (as Alertmanager's ``http_config.basic_auth``)."""
+
+
+class WebhookConfig(_Strict):
+    alertnames: Annotated[list[str], pydantic.Field(min_length=1)] = ["LLMBudgetExceeded"]
+    """Alerts that swap models while firing; any other alert is acknowledged and ignored."""
+    bearer_token_file: Path | None = None
+    """If set, requests must carry ``Authorization: Bearer <the file's content>``."""
+    basic_auth: BasicAuth | None = None
+    """If set, requests must carry these basic-auth credentials."""
+    alertmanager_urls: list[Annotated[str, pydantic.Field(pattern=r"^https?://")]] = []
+    """Alertmanagers to ask for the active alerts at start, so a restarted receiver neither loses nor keeps a stale
+    swap (an HA pair: list both)."""
+    max_body_bytes: Annotated[pydantic.ByteSize, pydantic.Field(gt=0)] = pydantic.ByteSize(1024 * 1024)
+
+    @pydantic.model_validator(mode="after")
+    def _one_auth(self) -> WebhookConfig:
+        if self.bearer_token_file is not None and self.basic_auth is not None:
+            raise ValueError("choose bearer_token_file or basic_auth, not both")
+        return self
+
+
 class Config(_Strict):
     version: Literal["llm-cost-tracker/v1"]
     otlp: OtlpConfig = OtlpConfig()
@@ -129,8 +154,11 @@ class Config(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingest: IngestConfig = IngestConfig()
     pricing: PricingConfig = PricingConfig()
+    webhook: WebhookConfig = WebhookConfig()
     routing_file: Path = Path("routing.yaml")
+    """The routing file the webhook receiver writes and apps read (relative paths: to this file)."""
     budgets_file: Path | None = None
+    """The budget file whose swaps the receiver applies (``serve --budgets``)."""
 
     def label_mapping(self) -> LabelMapping:
         def sources(config: LabelConfig) -> tuple[LabelSource, ...]:
@@ -161,12 +189,28 @@ class Config(_Strict):
 
 
 def _resolve_relative(config: Config, base: Path) -> Config:
-    overrides = config.pricing.overrides_file
-    if overrides is not None and not overrides.is_absolute():
-        return config.model_copy(
-            update={"pricing": config.pricing.model_copy(update={"overrides_file": base / overrides})}
-        )
-    return config
+    """Paths in a config file are relative to the file, as in Prometheus's own configuration."""
+
+    def at(path: Path | None) -> Path | None:
+        return path if path is None or path.is_absolute() else base / path
+
+    webhook = config.webhook
+    basic = webhook.basic_auth
+    return config.model_copy(
+        update={
+            "pricing": config.pricing.model_copy(update={"overrides_file": at(config.pricing.overrides_file)}),
+            "routing_file": at(config.routing_file),
+            "budgets_file": at(config.budgets_file),
+            "webhook": webhook.model_copy(
+                update={
+                    "bearer_token_file": at(webhook.bearer_token_file),
+                    "basic_auth": basic.model_copy(update={"password_file": at(basic.password_file)})
+                    if basic
+                    else None,
+                }
+            ),
+        }
+    )
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -17,6 +17,7 @@ import prometheus_client
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from llm_cost_tracker.alertmanager.receiver import SwapReceiver
 from llm_cost_tracker.config import Config, load_config, split_listen_address
 from llm_cost_tracker.exporter.ingest import Ingestor
 from llm_cost_tracker.exporter.ledger import UsageLedger
@@ -26,8 +27,14 @@ from llm_cost_tracker.exporter.web import create_web_app
 from llm_cost_tracker.pricing import catalog
 from llm_cost_tracker.pricing.overrides import load_overrides
 from llm_cost_tracker.pricing.resolver import PriceResolver
+from llm_cost_tracker.rules.spec import BudgetFile, load_budgets
 
 log = logging.getLogger(__name__)
+
+
+def load_budget_file(config: Config) -> BudgetFile | None:
+    """The budget file whose swaps the webhook applies; raises ``InputFileError``."""
+    return load_budgets(config.budgets_file) if config.budgets_file is not None else None
 
 
 def build_resolver(config: Config) -> PriceResolver:
@@ -55,15 +62,21 @@ class Service:
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.metrics = SelfMetrics(self.registry)
         self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
-        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, build_resolver(self.config))
+        resolver = build_resolver(self.config)
+        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, resolver)
+        self.receiver = SwapReceiver(self.config, load_budget_file(self.config), resolver, self.registry)
         self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
-        self.web_app = create_web_app(self.ledger, self.registry, self.reload, lambda: self.ready)
+        self.web_app = create_web_app(
+            self.ledger, self.registry, self.reload, lambda: self.ready, extra_routes=self.receiver.routes()
+        )
 
     def reload(self) -> None:
         """Load the config again; on failure keep running on the old one and raise ``InputFileError``."""
         try:
             config = self.load()
             resolver = build_resolver(config)
+            budgets = load_budget_file(config)
+            self.receiver.configure(config, budgets, resolver)
         except Exception:
             self.metrics.reload_success.set(0)
             raise
@@ -162,6 +175,8 @@ async def serve_forever(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, callback)
 
+    # A restarted receiver asks Alertmanager what is firing before it says it is ready.
+    await asyncio.to_thread(service.receiver.reconcile)
     tasks = [
         asyncio.create_task(server.serve(sockets=[sock]))
         for server, sock in zip(servers, sockets.values(), strict=True)

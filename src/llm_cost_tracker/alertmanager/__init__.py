@@ -1,0 +1,1 @@
+"""The Alertmanager webhook receiver that swaps models while a budget is exceeded."""

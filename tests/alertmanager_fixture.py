@@ -1,0 +1,86 @@
+"""A real Alertmanager (Debian's prometheus-alertmanager) on loopback, configured from deploy/alertmanager.yml."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.conftest import free_port, need_binary, wait_until
+
+DEPLOY = Path(__file__).parent.parent / "deploy"
+
+
+@dataclass
+class Alertmanager:
+    url: str
+
+    def post_alert(self, labels: dict[str, str], *, resolved: bool = False) -> None:
+        """Send an alert as Prometheus does (firing: ends in the future; resolved: ended now)."""
+        now = dt.datetime.now(tz=dt.UTC)
+        ends = now - dt.timedelta(seconds=1) if resolved else now + dt.timedelta(hours=1)
+        alert = {
+            "labels": labels,
+            "annotations": {"summary": "test"},
+            "startsAt": (now - dt.timedelta(minutes=5)).isoformat(),
+            "endsAt": ends.isoformat(),
+            "generatorURL": "http://prometheus.test/graph",
+        }
+        httpx.post(f"{self.url}/api/v2/alerts", json=[alert], timeout=10).raise_for_status()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.url}/api/v2/alerts", timeout=10).json())
+
+
+def config_for_tests(webhook_url: str) -> dict[str, Any]:
+    """deploy/alertmanager.yml, pointed at ``webhook_url``, with timings short enough for a test."""
+    config = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
+    route = config["route"]["routes"][0]
+    route.update({"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"})
+    for receiver in config["receivers"]:
+        for webhook in receiver.get("webhook_configs", []):
+            webhook["url"] = webhook_url
+    return config
+
+
+@contextmanager
+def alertmanager(tmp_path: Path, webhook_url: str) -> Iterator[Alertmanager]:
+    binary = need_binary("prometheus-alertmanager", "alertmanager")
+    port = free_port()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(config_for_tests(webhook_url)))
+    log = (tmp_path / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=20)
+        yield Alertmanager(url)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
