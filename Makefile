@@ -51,6 +51,7 @@ unit: $(VENV)/.installed-dev-$(MODE) ## pytest only (ARGS=... for pytest options
 test: lint typecheck unit ## everything CI runs: ruff, mypy, pytest
 
 bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
+	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ingest $(ARGS)
 
 golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files, example rules and the budget schema; review the diff

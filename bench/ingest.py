@@ -26,13 +26,13 @@ from pathlib import Path
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from tests.conftest import free_port
 
 from bench.loadgen import LoadResult, run_load
 from bench.workload import SPANS_PER_REQUEST, Template, json_template, protobuf_template
 from llm_cost_tracker.exporter.decode import iter_spans_proto
 from llm_cost_tracker.exporter.normalise import ALIASES
 from llm_cost_tracker.exporter.selfmetrics import is_compiled
+from tests.conftest import free_port
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
