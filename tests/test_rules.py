@@ -13,7 +13,7 @@ import yaml
 
 from llm_cost_tracker.cli import main
 from llm_cost_tracker.inputfile import InputFileError, parse_model
-from llm_cost_tracker.rules.generator import generate
+from llm_cost_tracker.rules.generator import Resolution, generate
 from llm_cost_tracker.rules.render import HEADER, prometheus_rules
 from llm_cost_tracker.rules.spec import BudgetFile, json_schema, load_budgets
 from tests.conftest import need_binary
@@ -43,11 +43,19 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("suite", ["unit-month", "unit-hours"])
-def test_promtool_unit_tests(tmp_path: Path, suite: str) -> None:
-    """Month boundaries, counter resets, replicas, thresholds, forecasts, rolling windows, burn rates."""
+@pytest.mark.parametrize(
+    ("suite", "resolution"),
+    [
+        ("unit-month", Resolution()),
+        ("unit-hours", Resolution()),
+        ("unit-step", Resolution.parse(step="1m", interval="30s")),
+    ],
+)
+def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:
+    """Month boundaries, counter resets, replicas, thresholds, forecasts, rolling windows, burn rates, --step."""
     promtool = need_binary("promtool")
-    rules = prometheus_rules(generate(load_budgets(UNIT / f"{suite}.budgets.yaml")), f"{suite}.budgets.yaml")
+    budgets = load_budgets(UNIT / f"{suite}.budgets.yaml")
+    rules = prometheus_rules(generate(budgets, resolution), f"{suite}.budgets.yaml")
     (tmp_path / "rules.yaml").write_text(rules)
     shutil.copy(UNIT / f"{suite}.test.yaml", tmp_path)
     result = subprocess.run(
@@ -193,6 +201,21 @@ def test_cli_generate_check_and_route(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text(BAD)
     assert main(["rules", "check", "--budgets", str(bad)]) == 1
     assert f"{bad}:4: budgets[0].match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--step", "7s"], "--step: must divide 5 minutes evenly, e.g. 10s, 30s, 1m or 5m (got '7s')"),
+        (["--step", "5 minutes"], "--step: expected a duration in seconds or minutes"),
+        (["--step", "1m", "--interval", "2m"], "--interval: must not be longer than the step 1m (got '2m')"),
+    ],
+)
+def test_cli_refuses_a_bad_step(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "generate", "--budgets", str(ROOT / "examples" / "budgets.yaml"), *flags]) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
 
 
 def test_shipped_alertmanager_config_routes_budget_alerts_to_the_webhook() -> None:

@@ -94,11 +94,12 @@ def cmd_prices_lookup(args: argparse.Namespace) -> int:
 
 def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
     """The rule file text for ``--budgets`` and how many rules it holds; raises ``InputFileError``."""
-    from llm_cost_tracker.rules.generator import generate
+    from llm_cost_tracker.rules.generator import Resolution, generate
     from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
     from llm_cost_tracker.rules.spec import load_budgets
 
-    groups = generate(load_budgets(args.budgets))
+    resolution = Resolution.parse(getattr(args, "step", "5m"), getattr(args, "interval", "1m"))
+    groups = generate(load_budgets(args.budgets), resolution)
     source = Path(args.budgets).name
     render = (
         prometheus_operator_rule if getattr(args, "format", "prometheus") == "prometheus-operator" else prometheus_rules
@@ -117,7 +118,6 @@ def _write(text: str, output: str | None) -> None:
 
 
 def cmd_rules_generate(args: argparse.Namespace) -> int:
-    from llm_cost_tracker.rules.generator import GenerationError
     from llm_cost_tracker.rules.render import alertmanager_route
 
     if args.alertmanager_route:
@@ -128,7 +128,7 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
         return 2
     try:
         text, _ = _generated_rules(args)
-    except (InputFileError, GenerationError) as exc:
+    except (InputFileError, ValueError) as exc:  # also GenerationError, a bad --step or --interval
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
     _write(text, args.output)
@@ -260,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="prometheus",
         help="a rule file for rule_files (default), or a PrometheusRule resource",
     )
+    generate.add_argument(
+        "--step",
+        default="5m",
+        help="resolution of the current period's spend; divides 5m (default 5m; 1m or 10s react sooner)",
+    )
+    generate.add_argument("--interval", default="1m", help="rule evaluation interval, at most --step (default 1m)")
     generate.add_argument(
         "--alertmanager-route",
         action="store_true",

@@ -7,6 +7,7 @@ exporter replicas (``instance``) add up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -15,7 +16,7 @@ from llm_cost_tracker.rules.spec import Budget, BudgetFile
 
 COST: Final = "llm_cost_usd_total"
 AMOUNT: Final = "llm_budget_amount_usd"
-INCREASE_5M: Final = "budget:llm_cost_usd:increase5m"
+INCREASE_STEP: Final = "budget:llm_cost_usd:increase{step}"
 INCREASE_1H: Final = "budget:llm_cost_usd:increase1h"
 SPEND: Final = "budget:llm_cost_usd:period"
 RATIO: Final = "budget:llm_cost_usd:ratio"
@@ -32,6 +33,39 @@ _WINDOW_SECONDS: Final = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600}
 
 RUNBOOK: Final = "https://github.com/llm-cost-tracker/llm-cost-tracker/blob/main/docs/runbooks.md"
 GROUP_INTERVAL: Final = "1m"
+_RESOLUTION = re.compile(r"^([1-9][0-9]*)(s|m)$")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How finely spend is recorded: the step of the current hour's spend, and the rule evaluation interval.
+
+    The default (5m steps, evaluated every minute) suits any Prometheus; a budget is then known to be exceeded
+    at most one step plus one evaluation after it is. A shorter step reacts sooner at the cost of more
+    samples per query; the scrape interval must stay well under the step (``increase`` needs two samples).
+    """
+
+    step_seconds: int = 300
+    interval: str = GROUP_INTERVAL
+
+    @property
+    def step(self) -> str:
+        return promql.duration(self.step_seconds)
+
+    @classmethod
+    def parse(cls, step: str = "5m", interval: str = GROUP_INTERVAL) -> Resolution:
+        """From ``--step`` and ``--interval``; raises ``ValueError`` naming the bad value."""
+        seconds = {}
+        for name, text in (("--step", step), ("--interval", interval)):
+            found = _RESOLUTION.match(text)
+            if found is None:
+                raise ValueError(f"{name}: expected a duration in seconds or minutes such as 10s or 5m (got {text!r})")
+            seconds[name] = int(found.group(1)) * (60 if found.group(2) == "m" else 1)
+        if 300 % seconds["--step"]:
+            raise ValueError(f"--step: must divide 5 minutes evenly, e.g. 10s, 30s, 1m or 5m (got {step!r})")
+        if seconds["--interval"] > seconds["--step"]:
+            raise ValueError(f"--interval: must not be longer than the step {step} (got {interval!r})")
+        return cls(seconds["--step"], promql.duration(seconds["--interval"]))
 
 
 @dataclass(frozen=True)
@@ -113,8 +147,9 @@ def _spent_query(budget: Budget) -> str:
 class BudgetRules:
     """The rules of one budget."""
 
-    def __init__(self, budget: Budget) -> None:
+    def __init__(self, budget: Budget, resolution: Resolution = Resolution()) -> None:
         self.budget = budget
+        self.resolution = resolution
         self.labels = {"budget": budget.name, **budget.group_labels}
         self.only = promql.selector("", {"budget": budget.name})  # {budget="name"}
         self.zero = f"{AMOUNT}{self.only} * 0"
@@ -127,14 +162,16 @@ class BudgetRules:
         usage = promql.selector(COST, budget.match)
         by = promql.by(budget.group_labels)
         budget_label = {"budget": budget.name}
-        hourly, five_minutes = self.series(INCREASE_1H), self.series(INCREASE_5M)
+        step, step_seconds = self.resolution.step, self.resolution.step_seconds
+        step_record = INCREASE_STEP.format(step=step)
+        hourly, per_step = self.series(INCREASE_1H), self.series(step_record)
         if budget.is_calendar:
-            spend = promql.calendar_spend(budget.period, hourly, five_minutes, self.zero)
+            spend = promql.calendar_spend(budget.period, hourly, per_step, step_seconds, self.zero)
         else:
-            spend = promql.rolling_spend(budget.period_seconds, hourly, five_minutes, self.zero)
+            spend = promql.rolling_spend(budget.period_seconds, hourly, per_step, step_seconds, self.zero)
         rules = [
             RecordingRule(AMOUNT, f"vector({budget.amount_usd!r})", dict(self.labels)),
-            RecordingRule(INCREASE_5M, f"{by} (increase({usage}[5m]))", budget_label),
+            RecordingRule(step_record, f"{by} (increase({usage}[{step}]))", budget_label),
             RecordingRule(INCREASE_1H, f"{by} (increase({usage}[1h]))", budget_label),
             RecordingRule(SPEND, spend, budget_label),
             RecordingRule(RATIO, f"round({self.series(SPEND)} / {self.series(AMOUNT)} * 1e6) / 1e6", budget_label),
@@ -150,12 +187,13 @@ class BudgetRules:
             rules.append(RecordingRule(FORECAST, forecast, budget_label))
         if budget.alerts.burn_rate:
             sustainable = f"({self.series(AMOUNT)} / {budget.period_seconds})"
-            windows = {
-                "5m": five_minutes,
-                "30m": f"sum_over_time({five_minutes}[{promql.steps(1800)}:5m])",
-                "1h": hourly,
-                "6h": f"sum_over_time({five_minutes}[{promql.steps(21_600)}:5m])",
-            }
+
+            def over(seconds: int) -> str:
+                if seconds == step_seconds:
+                    return per_step
+                return f"sum_over_time({per_step}[{promql.steps(seconds)}:{step}])"
+
+            windows = {"5m": over(300), "30m": over(1800), "1h": hourly, "6h": over(21_600)}
             for window, spend_in_window in windows.items():
                 rules.append(
                     RecordingRule(
@@ -243,12 +281,18 @@ class BudgetRules:
         return rules
 
 
-def generate(spec: BudgetFile) -> list[RuleGroup]:
+def generate(spec: BudgetFile, resolution: Resolution = Resolution()) -> list[RuleGroup]:
     """One rule group per budget; raises ``GenerationError`` when there is nothing to generate."""
     groups = []
     for budget in spec.budgets:
-        rules = BudgetRules(budget)
-        groups.append(RuleGroup(f"llm-cost-tracker-budget-{budget.name}", [*rules.recording(), *rules.alerting()]))
+        rules = BudgetRules(budget, resolution)
+        groups.append(
+            RuleGroup(
+                f"llm-cost-tracker-budget-{budget.name}",
+                [*rules.recording(), *rules.alerting()],
+                interval=resolution.interval,
+            )
+        )
     if not groups:
         raise GenerationError("the budget file defines no budgets: no rules to generate")
     return groups

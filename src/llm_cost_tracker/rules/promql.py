@@ -8,11 +8,12 @@ exactly at the budget is exactly 1, not 0.9999999999 (and so that promtool
 unit tests, which compare floats exactly, see the numbers a person expects).
 
 How a calendar period's spend is exact (``period_spend``): the budget's usage
-is recorded as its increase over the last hour and over the last 5 minutes,
-at every rule evaluation. The period's spend is the sum of the hourly
+is recorded as its increase over the last hour and over the last step (5
+minutes unless ``rules generate --step`` says otherwise), at every rule
+evaluation. The period's spend is the sum of the hourly
 increases recorded at hour boundaries whose hour lies inside the period (a
 ``[31d:1h]`` subquery: its steps are aligned to absolute hours) plus the
-5-minute increases recorded since the last hour boundary (``[1h:5m]``). The
+step increases recorded since the last hour boundary (``[1h:5m]``). The
 hour ending at 00:00 on the 1st belongs to the previous month and is left
 out. ``increase()`` handles counter resets (an exporter restart), and the
 sum over series handles exporter replicas. Inside a subquery, the
@@ -49,8 +50,8 @@ _COMPLETE_HOURS = _ENV.from_string(
     "sum_over_time(({{ hourly }} and on () (vector(time()) - 3600 >= on () ({{ start }})))[{{ range }}:1h])"
 )
 _CURRENT_HOUR = _ENV.from_string(
-    "sum_over_time(({{ five_minutes }} and on () "
-    "(floor((vector(time()) - 300) / 3600) == on () floor({{ now }} / 3600)))[3599s:5m])"
+    "sum_over_time(({{ steps }} and on () "
+    "(floor((vector(time()) - {{ step_seconds }}) / 3600) == on () floor({{ now }} / 3600)))[3599s:{{ step }}])"
 )
 _SUM_OR_ZERO = _ENV.from_string(
     """round(
@@ -91,22 +92,37 @@ def by(labels: Mapping[str, str]) -> str:
     return f"sum by ({', '.join(labels)})" if labels else "sum"
 
 
-def calendar_spend(period: str, hourly: str, five_minutes: str, zero: str) -> str:
-    """Spend in the current calendar period (day, week or month, UTC), exact to 5 minutes."""
+def duration(seconds: int) -> str:
+    """A PromQL duration: ``300`` → ``5m``, ``10`` → ``10s``."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _current_hour(step_series: str, step_seconds: int) -> str:
+    return _CURRENT_HOUR.render(steps=step_series, step_seconds=step_seconds, step=duration(step_seconds), now=NOW)
+
+
+def calendar_spend(period: str, hourly: str, step_series: str, step_seconds: int, zero: str) -> str:
+    """Spend in the current calendar period (day, week or month, UTC), exact to one step (5 minutes)."""
     start = _ENV.from_string(_PERIOD_START[period]).render(now=NOW)
     complete = _COMPLETE_HOURS.render(hourly=hourly, start=start, range=_CALENDAR_RANGE[period])
-    current = _CURRENT_HOUR.render(five_minutes=five_minutes, now=NOW)
+    current = _current_hour(step_series, step_seconds)
     return _SUM_OR_ZERO.render(first=complete, second=current, zero=zero)
 
 
-def rolling_spend(seconds: int, hourly: str, five_minutes: str, zero: str) -> str:
-    """Spend in the last ``seconds``: 5-minute steps under a day; above, whole hours plus the current hour
+def rolling_spend(seconds: int, hourly: str, step_series: str, step_seconds: int, zero: str) -> str:
+    """Spend in the last ``seconds``: steps under a day; above, whole hours plus the current hour
     (so the oldest, partial hour of the window is left out: under 1/24 of a one-day window)."""
     if seconds < 86_400:
-        return f"round(\n  (sum_over_time({five_minutes}[{steps(seconds)}:5m]) or {zero}) * 1e9\n) / 1e9"
+        return (
+            f"round(\n  (sum_over_time({step_series}[{steps(seconds)}:{duration(step_seconds)}]) or {zero}) * 1e9\n)"
+            " / 1e9"
+        )
     start = f"{NOW} - {seconds}"
     complete = _COMPLETE_HOURS.render(hourly=hourly, start=start, range=f"{seconds}s")
-    current = _CURRENT_HOUR.render(five_minutes=five_minutes, now=NOW)
+    current = _current_hour(step_series, step_seconds)
     return _SUM_OR_ZERO.render(first=complete, second=current, zero=zero)
 
 
