@@ -79,6 +79,11 @@ class SwapReceiver:
         webhook = config.webhook
         self.config = config
         self.budgets = budgets
+        # Series exist at 0 before the first swap, so that increase() sees the first one.
+        for budget in budgets.budgets if budgets is not None else ():
+            if budget.on_exceeded.swap:
+                for action in ("added", "updated", "removed"):
+                    self.swaps.labels(budget.name, action)
         self.resolver = resolver
         self.store = RoutingStore(config.routing_file)
         self.alertnames = frozenset(webhook.alertnames)

@@ -275,7 +275,7 @@ class BudgetRules:
                 f"LLM budget {budget.name} is exceeded: {amount} ({period})",
                 f"{budget.name} ({scope}) has spent {spent} of its {amount} budget for the {period}"
                 " ({{ $value | humanizePercentage }}). Model swaps configured for it are active.",
-                keep_firing_for=budget.alerts.keep_firing_for,
+                keep_firing_for="" if budget.alerts.keep_firing_for.startswith("0") else budget.alerts.keep_firing_for,
             )
         )
         return rules

@@ -22,6 +22,7 @@ PERIOD_SECONDS: Final = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400
 """A period's nominal length, for burn rates (a month counts as 30 days, as SLO tooling does)."""
 MAX_ROLLING_SECONDS: Final = 31 * 86_400
 _DURATION = re.compile(r"^([1-9][0-9]*)(m|h|d|w)$")
+_KEEP_FIRING = re.compile(r"^(0|[1-9][0-9]*)(s|m|h|d|w)$")
 _DURATION_SECONDS: Final = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -85,10 +86,10 @@ class Alerts(_Strict):
     """LLMBudgetBurnRateHigh when spending is fast in both a long and a short window (SRE workbook)."""
     keep_firing_for: Annotated[
         str,
-        pydantic.AfterValidator(lambda v: (duration_seconds(v), v)[1]),
-        pydantic.Field(json_schema_extra={"pattern": _DURATION.pattern}),
+        pydantic.Field(pattern=_KEEP_FIRING.pattern),
     ] = "10m"
-    """How long LLMBudgetExceeded keeps firing after the spend drops under the budget, so swaps do not flap."""
+    """How long LLMBudgetExceeded keeps firing after the spend drops under the budget, so swaps do not flap
+    (``0s``: not at all)."""
 
     @pydantic.field_validator("thresholds")
     @classmethod
