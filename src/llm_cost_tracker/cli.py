@@ -290,7 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     show = routing.add_parser("show", help="print the model swaps in force")
     show.add_argument("--routing", metavar="FILE", default="routing.yaml", help="routing file (default routing.yaml)")
     show.set_defaults(func=cmd_routing_show)
+
+    simulate = commands.add_parser("simulate", help="send realistic LLM traffic as OTLP spans (demos, load)")
+    simulate.add_argument(
+        "--endpoint", default="http://127.0.0.1:4318", help="OTLP/HTTP endpoint (default http://127.0.0.1:4318)"
+    )
+    simulate.add_argument("--rate", type=float, default=20.0, help="LLM calls per second (default 20)")
+    simulate.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
+    simulate.add_argument("--routing-file", metavar="FILE", help="routing file the simulated apps obey (model swaps)")
+    simulate.add_argument("--seed", type=int, help="random seed, for repeatable traffic")
+    simulate.set_defaults(func=cmd_simulate)
     return parser
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from llm_cost_tracker import simulate
+
+    return simulate.main(args.endpoint, args.rate, args.duration, args.routing_file, args.seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
