@@ -14,7 +14,7 @@ SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -n
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint typecheck unit bench golden examples clean
+.PHONY: help run demo test lint typecheck unit bench golden examples clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,9 +37,12 @@ $(VENV)/.installed-dev-$(MODE): $(SOURCES) | $(BIN)/python
 run: $(VENV)/.installed-$(MODE) ## install into .venv and serve on the bundled default config (ARGS=... for flags)
 	$(BIN)/llm-cost-tracker serve $(ARGS)
 
+demo: $(VENV)/.installed-dev-$(MODE) ## exporter, Prometheus, Alertmanager and simulated apps from deploy/, until Ctrl-C
+	$(BIN)/python -m demo $(ARGS)
+
 lint: $(VENV)/.installed-dev-$(MODE) ## ruff (lint and format check)
-	$(BIN)/ruff check src tests bench setup.py
-	$(BIN)/ruff format --check src tests bench setup.py
+	$(BIN)/ruff check src tests bench demo grafana setup.py
+	$(BIN)/ruff format --check src tests bench demo grafana setup.py
 
 typecheck: $(VENV)/.installed-dev-$(MODE) ## mypy --strict on src/
 	$(BIN)/mypy
@@ -54,7 +57,7 @@ bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ra
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files, example rules and the budget schema; review the diff
+golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files, example and demo rules, budget schema, dashboards
 	$(BIN)/python -m tests.golden
 
 examples: golden ## regenerate examples/budgets.rules.yaml (and the other generated files)

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 
 from bench.ingest import wait_ready
+from demo.stack import free_port
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import Override, parse
 from llm_cost_tracker.routing.store import RoutingStore
-from tests.conftest import free_port
 from tests.webhook_payloads import BUDGETS, alert, notification
 
 WATCHER = """

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import free_port, need_binary, wait_until
-
-DEPLOY = Path(__file__).parent.parent / "deploy"
+from demo.stack import alertmanager_config, free_port
+from tests.conftest import need_binary, wait_until
 
 
 @dataclass
@@ -39,23 +38,12 @@ class Alertmanager:
         return list(httpx.get(f"{self.url}/api/v2/alerts", timeout=10).json())
 
 
-def config_for_tests(webhook_url: str) -> dict[str, Any]:
-    """deploy/alertmanager.yml, pointed at ``webhook_url``, with timings short enough for a test."""
-    config = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
-    route = config["route"]["routes"][0]
-    route.update({"group_wait": "0s", "group_interval": "1s", "repeat_interval": "1h"})
-    for receiver in config["receivers"]:
-        for webhook in receiver.get("webhook_configs", []):
-            webhook["url"] = webhook_url
-    return config
-
-
 @contextmanager
 def alertmanager(tmp_path: Path, webhook_url: str) -> Iterator[Alertmanager]:
     binary = need_binary("prometheus-alertmanager", "alertmanager")
     port = free_port()
     config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(config_for_tests(webhook_url)))
+    config.write_text(yaml.safe_dump(alertmanager_config(webhook_url, fast=True)))
     log = (tmp_path / "alertmanager.log").open("w")
     process = subprocess.Popen(
         [

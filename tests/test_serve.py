@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CORPUS, free_port, run_cli, sample_value, usage_by_model, wait_until
+from demo.stack import free_port
+from tests.conftest import CORPUS, run_cli, sample_value, usage_by_model, wait_until
 from tests.test_otlp_http import PROTOBUF
 
 TRACES = (CORPUS / "traceloop" / "traces-0001.pb").read_bytes()

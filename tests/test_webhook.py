@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.stack import free_port
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import parse
-from tests.conftest import LiveServer, free_port, run_cli, sample_value, wait_until
+from tests.conftest import LiveServer, run_cli, sample_value, wait_until
 from tests.test_serve import Process, write_config
 from tests.webhook_payloads import BUDGETS, alert, notification
 
