@@ -29,6 +29,8 @@ USAGE = {"prompt_tokens": 1250, "completion_tokens": 180, "total_tokens": 1430}
 class FakeProvider:
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    received: list[float] = field(default_factory=list)
+    """``time.time()`` at which each request arrived."""
 
     @property
     def models(self) -> list[str]:
@@ -39,6 +41,7 @@ def _app(provider: FakeProvider) -> Starlette:
     async def chat(request: Request) -> Response:
         body = orjson.loads(await request.body())
         provider.requests.append(body)
+        provider.received.append(time.time())
         model = body.get("model", "unknown")
         if body.get("stream"):
 
@@ -72,6 +75,7 @@ def _app(provider: FakeProvider) -> Starlette:
     async def embeddings(request: Request) -> Response:
         body = orjson.loads(await request.body())
         provider.requests.append(body)
+        provider.received.append(time.time())
         inputs = body.get("input")
         count = len(inputs) if isinstance(inputs, list) else 1
         return JSONResponse(
