@@ -193,7 +193,7 @@ def cost_overview() -> dashboard.Dashboard:
 
 
 def budgets() -> dashboard.Dashboard:
-    return (
+    board = (
         base(
             "llm-cost-budgets",
             "LLM cost: budgets",
@@ -254,35 +254,16 @@ def budgets() -> dashboard.Dashboard:
                 ),
             )
         )
-        .with_panel(
-            listing(
-                "Exceeded budgets",
-                query(f'ALERTS{{alertname="LLMBudgetExceeded",alertstate="firing",{BUDGET}}}', instant=True),
-                width=6,
-            )
-        )
-        .with_panel(
-            listing(
-                "Threshold alerts",
-                query(f'ALERTS{{alertname="LLMBudgetThresholdReached",{BUDGET}}}', instant=True),
-                width=6,
-            )
-        )
-        .with_panel(
-            listing(
-                "Forecast alerts",
-                query(f'ALERTS{{alertname="LLMBudgetForecastExceeded",{BUDGET}}}', instant=True),
-                width=6,
-            )
-        )
-        .with_panel(
-            listing(
-                "Burn-rate alerts",
-                query(f'ALERTS{{alertname="LLMBudgetBurnRateHigh",{BUDGET}}}', instant=True),
-                width=6,
-            )
-        )
     )
+    alerts = (
+        ("Exceeded budgets", 'alertname="LLMBudgetExceeded",alertstate="firing"'),
+        ("Threshold alerts", 'alertname="LLMBudgetThresholdReached"'),
+        ("Forecast alerts", 'alertname="LLMBudgetForecastExceeded"'),
+        ("Burn-rate alerts", 'alertname="LLMBudgetBurnRateHigh"'),
+    )
+    for title, matchers in alerts:
+        board = board.with_panel(listing(title, query(f"ALERTS{{{matchers},{BUDGET}}}", instant=True), width=6))
+    return board
 
 
 def tokens_and_latency() -> dashboard.Dashboard:
