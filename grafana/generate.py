@@ -30,7 +30,8 @@ from grafana_foundation_sdk.models.dashboard import (
 OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 FILTER = 'org=~"$org",project=~"$project",provider=~"$provider",model=~"$model"'
-BUDGET = 'budget=~"$budget"'
+BUDGET = f'budget=~"$budget",{FILTER}'
+"""A budget's series carry its match labels; a label it does not match on is empty, which ``=~".*"`` matches."""
 
 EMPTY_OK = {
     # Panels that show nothing until something goes wrong or a rare event happens.
@@ -198,7 +199,6 @@ def budgets() -> dashboard.Dashboard:
             "llm-cost-budgets",
             "LLM cost: budgets",
             "Each budget's spend, thresholds, forecast, burn rate, alerts and model swaps.",
-            labels=False,
         )
         .with_variable(label_variable("budget", "Budget", "llm_budget_amount_usd"))
         .with_panel(
@@ -212,7 +212,7 @@ def budgets() -> dashboard.Dashboard:
         .with_panel(
             listing(
                 "Active model swaps",
-                query("llm_routing_override_active == 1", instant=True),
+                query('llm_routing_override_active{budget=~"$budget|pin",project=~"$project"} == 1', instant=True),
                 description="Swaps in the routing file: by budgets exceeded, or pinned by people (budget=pin).",
             )
         )
@@ -249,7 +249,7 @@ def budgets() -> dashboard.Dashboard:
                 "Model swaps",
                 "short",
                 query(
-                    "sum by (budget, action) (increase(llm_routing_swaps_total[$__rate_interval]))",
+                    'sum by (budget, action) (increase(llm_routing_swaps_total{budget=~"$budget"}[$__rate_interval]))',
                     "{{budget}} {{action}}",
                 ),
             )
