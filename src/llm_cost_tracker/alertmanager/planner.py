@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
 from llm_cost_tracker.alertmanager.payload import Alert, timestamp
-from llm_cost_tracker.routing.document import Override, RoutingDocument
+from llm_cost_tracker.routing.document import Override, RoutingDocument, iso_utc
 from llm_cost_tracker.rules.spec import MATCH_LABELS, Budget, BudgetFile
 
 ACTING_ALERTS: Final = ("LLMBudgetExceeded",)
@@ -41,10 +40,6 @@ class Outcome:
         if self.reason:
             out["reason"] = self.reason
         return out
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check(alert: Alert, budgets: BudgetFile | None, alertnames: Collection[str]) -> tuple[Budget | None, str]:
@@ -133,7 +128,7 @@ class _Plan:
         key = alert.key
         existing = self.of(key)
         ended = timestamp(alert.endsAt) or self.now
-        self.tombstones[key] = _iso(max(ended, timestamp(self.tombstones.get(key, ""))))
+        self.tombstones[key] = iso_utc(max(ended, timestamp(self.tombstones.get(key, ""))))
         if not existing:
             self.outcomes.append(Outcome(key, budget_name, "unchanged", reason))
             return

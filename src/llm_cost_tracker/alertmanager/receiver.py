@@ -34,6 +34,7 @@ from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconci
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter.otlp_http import RequestRefused, read_body
 from llm_cost_tracker.pricing.resolver import PriceResolver, day_number_of
+from llm_cost_tracker.routing.client import file_signature
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError
 from llm_cost_tracker.routing.store import RoutingStore, RoutingStoreError
 from llm_cost_tracker.rules.spec import BudgetFile
@@ -234,14 +235,12 @@ class _RoutingCollector(Collector):
         self._cache: tuple[tuple[int, int, int], RoutingDocument] | None = None
 
     def _document(self) -> RoutingDocument | None:
-        path = self.receiver.store.path
         try:
-            stat = path.stat()
+            signature = file_signature(self.receiver.store.path)
         except FileNotFoundError:
             return RoutingDocument()
         except OSError:
             return None
-        signature = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
         if self._cache is None or self._cache[0] != signature:
             try:
                 self._cache = (signature, self.receiver.store.read())

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 _EMPTY = RoutingDocument()
 
 
+def file_signature(path: Path) -> tuple[int, int, int]:
+    """What changes when the routing file is rewritten (a new inode) or edited; raises ``OSError``."""
+    stat = os.stat(path)
+    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+
+
 class ModelRouter:
     """Resolves requested models through a routing file written by the webhook receiver."""
 
@@ -73,7 +79,7 @@ class ModelRouter:
         with self._lock:
             self._checked_at = time.monotonic() if now is None else now
             try:
-                stat = os.stat(self.path)
+                signature = file_signature(self.path)
             except FileNotFoundError:
                 # No file yet: no swaps. A file that disappears keeps its last state (logged once).
                 if self._signature is not None:
@@ -82,7 +88,6 @@ class ModelRouter:
             except OSError as exc:
                 self._log_once(f"cannot stat routing file {self.path}: {exc.strerror}")
                 return
-            signature = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
             if signature == self._signature:
                 return
             try:

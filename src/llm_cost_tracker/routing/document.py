@@ -34,6 +34,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import yaml
@@ -45,6 +46,11 @@ HEADER: Final = (
     "# Managed by llm-cost-tracker: model swaps of exceeded budgets (overrides) and swaps set by\n"
     "# people (pins, which win and are kept as they are). See `llm-cost-tracker routing show`.\n"
 )
+
+
+def iso_utc(seconds: float) -> str:
+    """A time as the routing file writes it: ``2026-11-28T03:00:00Z``."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def label_matches(value: str | None, matcher: str) -> bool:

@@ -13,20 +13,16 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
-from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, parse
+from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, iso_utc, parse
 
 
 class RoutingStoreError(OSError):
     """The routing file could not be read or written (the change did not happen)."""
-
-
-def utc_now() -> str:
-    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RoutingStore:
@@ -71,7 +67,7 @@ class RoutingStore:
                     return current, False
                 new = RoutingDocument(
                     generation=current.generation + 1,
-                    updated_at=utc_now(),
+                    updated_at=iso_utc(time.time()),
                     overrides=changed.overrides,
                     pins=current.pins,  # people's pins are theirs: kept as read
                     resolved=changed.resolved,
