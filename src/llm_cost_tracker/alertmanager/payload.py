@@ -9,6 +9,8 @@ from typing import Any, Literal
 import orjson
 import pydantic
 
+from llm_cost_tracker.exporter.decode import DecodeError, load_json_object
+
 
 class PayloadError(ValueError):
     """The request is not an Alertmanager webhook payload we can read (answered with 400)."""
@@ -45,11 +47,9 @@ class WebhookMessage(_Loose):
 
 def parse_webhook(body: bytes) -> WebhookMessage:
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise PayloadError("the payload is not a JSON object")
+        document = load_json_object(body)
+    except DecodeError as exc:
+        raise PayloadError(str(exc)) from None
     if document.get("version") != "4":
         raise PayloadError(f"unsupported webhook payload version {document.get('version')!r} (expected '4')")
     try:

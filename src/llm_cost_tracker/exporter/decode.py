@@ -251,7 +251,8 @@ def _proto_point_count(metric: Any, kind: str | None) -> int:
 # --- JSON -------------------------------------------------------------------------------------
 
 
-def _loads(body: bytes) -> dict[str, Any]:
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON body that must be an object; raises ``DecodeError`` saying why it is not."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -388,7 +389,7 @@ def _json_span(span: Any, aliases: Aliases) -> tuple[dict[str, object], int, int
 
 def iter_spans_json(body: bytes, aliases: Aliases, cache: dict[Any, object] | None = None) -> Iterator[SpanData]:
     """Spans of an OTLP/JSON ``ExportTraceServiceRequest`` (``cache`` is unused: JSON values are not hashable)."""
-    document = _loads(body)
+    document = load_json_object(body)
     for resource_spans in _list(document, "resourceSpans", "$"):
         resource_spans = _object(resource_spans, "resourceSpans[]")
         resource_obj = _object(resource_spans.get("resource"), "resource")
@@ -419,7 +420,7 @@ def _json_float(value: Any) -> float:
 
 def iter_points_json(body: bytes) -> tuple[list[GenAIPoint], int]:
     """GenAI histogram points of an OTLP/JSON ``ExportMetricsServiceRequest``."""
-    document = _loads(body)
+    document = load_json_object(body)
     points: list[GenAIPoint] = []
     others = 0
     for resource_metrics in _list(document, "resourceMetrics", "$"):
