@@ -15,10 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import yaml
@@ -105,6 +105,53 @@ def exporter_config(*, otlp: str, web: str, budgets: Path, routing: Path, alertm
     return config
 
 
+def alertmanager_command(binary: str, workdir: Path, port: int) -> list[str]:
+    """Alertmanager on loopback with ``workdir``'s alertmanager.yml, alone (no cluster)."""
+    return [
+        binary,
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'alertmanager-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+
+
+def spawn(name: str, argv: list[str], workdir: Path, ready_url: str, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """Start ``argv`` logging to ``workdir/NAME.log`` and wait until ``ready_url`` answers 200.
+
+    Raises ``StackError`` with the end of the log (the process stopped) if it exits or is not ready in time.
+    """
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise StackError(f"{name} exited with status {process.returncode}:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return process
+        time.sleep(0.1)
+    stop_all([process])
+    raise StackError(f"{name} was not ready at {ready_url} within {timeout:.0f}s")
+
+
+def stop_all(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """SIGTERM them all, then wait for each (SIGKILL after ``timeout``)."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Ports:
     otlp: int
@@ -135,7 +182,6 @@ class LocalStack:
     fast_alerts: bool = False
     """Alertmanager's group timings and Prometheus's alert resend delay in seconds, for tests."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
     def otlp_url(self) -> str:
@@ -187,21 +233,8 @@ class LocalStack:
         for name, document in files.items():
             (self.workdir / name).write_text(yaml.safe_dump(document, sort_keys=False))
 
-    def _start(self, name: str, argv: list[str], ready_url: str, timeout: float = 30.0) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self._logs.append(log)
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        self.processes[name] = process
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise StackError(f"{name} exited with status {process.returncode}:\n{tail}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise StackError(f"{name} was not ready at {ready_url} within {timeout:.0f}s")
+    def _start(self, name: str, argv: list[str], ready_url: str) -> None:
+        self.processes[name] = spawn(name, argv, self.workdir, ready_url)
 
     def start(self) -> LocalStack:
         prometheus, alertmanager = find_binary("prometheus"), find_binary("alertmanager")
@@ -212,14 +245,7 @@ class LocalStack:
         try:
             self._start(
                 "alertmanager",
-                [
-                    alertmanager,
-                    f"--config.file={self.workdir / 'alertmanager.yml'}",
-                    f"--storage.path={self.workdir / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{self.ports.alertmanager}",
-                    "--cluster.listen-address=",
-                    "--log.level=warn",
-                ],
+                alertmanager_command(alertmanager, self.workdir, self.ports.alertmanager),
                 f"{self.alertmanager_url}/-/ready",
             )
             self._start(
@@ -255,19 +281,8 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(self.processes.values())
         self.processes.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import yaml
 
-from demo.stack import alertmanager_config, free_port
-from tests.conftest import need_binary, wait_until
+from demo.stack import alertmanager_command, alertmanager_config, free_port, spawn, stop_all
+from tests.conftest import need_binary
 
 
 @dataclass
@@ -42,33 +41,10 @@ class Alertmanager:
 def alertmanager(tmp_path: Path, webhook_url: str) -> Iterator[Alertmanager]:
     binary = need_binary("prometheus-alertmanager", "alertmanager")
     port = free_port()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(alertmanager_config(webhook_url, fast=True)))
-    log = (tmp_path / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(webhook_url, fast=True)))
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    process = spawn("alertmanager", alertmanager_command(binary, tmp_path, port), tmp_path, f"{url}/-/ready")
     try:
-        wait_until(ready, timeout=20)
         yield Alertmanager(url)
     finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+        stop_all([process])

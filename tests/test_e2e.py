@@ -25,7 +25,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from demo.stack import LocalStack, find_binary, wait_for
+from demo.stack import LocalStack, wait_for
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import parse
 from llm_cost_tracker.rules.generator import Resolution, generate
@@ -108,7 +108,6 @@ class App:
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     need_binary("prometheus")
     need_binary("prometheus-alertmanager", "alertmanager")
-    assert find_binary("prometheus") is not None
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(BUDGETS.format(amount=0.1))
     local = LocalStack(tmp_path / "stack", budgets, rules=[], interval="1s", fast_alerts=True)
