@@ -7,12 +7,11 @@ exporter replicas (``instance``) add up.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Final
 
 from llm_cost_tracker.rules import promql
-from llm_cost_tracker.rules.spec import Budget, BudgetFile
+from llm_cost_tracker.rules.spec import Budget, BudgetFile, duration_pattern, duration_seconds
 
 COST: Final = "llm_cost_usd_total"
 AMOUNT: Final = "llm_budget_amount_usd"
@@ -33,7 +32,7 @@ _WINDOW_SECONDS: Final = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600}
 
 RUNBOOK: Final = "https://github.com/llm-cost-tracker/llm-cost-tracker/blob/main/docs/runbooks.md"
 GROUP_INTERVAL: Final = "1m"
-_RESOLUTION = re.compile(r"^([1-9][0-9]*)(s|m)$")
+_STEP = duration_pattern("sm")
 
 
 @dataclass(frozen=True)
@@ -57,10 +56,12 @@ class Resolution:
         """From ``--step`` and ``--interval``; raises ``ValueError`` naming the bad value."""
         seconds = {}
         for name, text in (("--step", step), ("--interval", interval)):
-            found = _RESOLUTION.match(text)
-            if found is None:
-                raise ValueError(f"{name}: expected a duration in seconds or minutes such as 10s or 5m (got {text!r})")
-            seconds[name] = int(found.group(1)) * (60 if found.group(2) == "m" else 1)
+            try:
+                seconds[name] = duration_seconds(text, _STEP)
+            except ValueError:
+                raise ValueError(
+                    f"{name}: expected a duration in seconds or minutes such as 10s or 5m (got {text!r})"
+                ) from None
         if 300 % seconds["--step"]:
             raise ValueError(f"--step: must divide 5 minutes evenly, e.g. 10s, 30s, 1m or 5m (got {step!r})")
         if seconds["--interval"] > seconds["--step"]:

@@ -21,19 +21,27 @@ CALENDAR_PERIODS: Final = ("day", "week", "month")
 PERIOD_SECONDS: Final = {"day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400}
 """A period's nominal length, for burn rates (a month counts as 30 days, as SLO tooling does)."""
 MAX_ROLLING_SECONDS: Final = 31 * 86_400
-_DURATION = re.compile(r"^([1-9][0-9]*)(m|h|d|w)$")
-_KEEP_FIRING = re.compile(r"^(0|[1-9][0-9]*)(s|m|h|d|w)$")
-_DURATION_SECONDS: Final = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def duration_pattern(units: str, *, zero: bool = False) -> re.Pattern[str]:
+    """``<n><unit>`` for the given units (``"mhdw"``), as Prometheus writes durations; ``zero``: ``0<unit>`` too."""
+    number = "(0|[1-9][0-9]*)" if zero else "([1-9][0-9]*)"
+    return re.compile(rf"^{number}({'|'.join(units)})$")
+
+
+_DURATION = duration_pattern("mhdw")
+_KEEP_FIRING = duration_pattern("smhdw", zero=True)
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def duration_seconds(text: str) -> int:
-    """``7d`` → 604800. Raises ``ValueError`` for anything but ``<n>m|h|d|w``."""
-    found = _DURATION.match(text)
+def duration_seconds(text: str, pattern: re.Pattern[str] = _DURATION) -> int:
+    """``7d`` → 604800. Raises ``ValueError`` for anything ``pattern`` refuses (by default: but ``<n>m|h|d|w``)."""
+    found = pattern.match(text)
     if found is None:
         raise ValueError("expected a duration such as 1h, 1d, 7d or 30d")
-    return int(found.group(1)) * _DURATION_SECONDS[found.group(2)]
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
 
 
 def _check_period(value: str) -> str:
