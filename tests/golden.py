@@ -4,6 +4,7 @@ demo's rules, the budget JSON Schema, the Grafana dashboards). Regenerate with `
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -56,6 +57,7 @@ def rules_cases() -> dict[Path, str]:
     return cases
 
 
+@functools.cache
 def dashboards_module() -> ModuleType:
     """grafana/generate.py, the dashboards as code (a script, not a package)."""
     spec = importlib.util.spec_from_file_location("grafana_dashboards", ROOT / "grafana" / "generate.py")
