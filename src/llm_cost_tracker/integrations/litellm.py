@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import litellm
@@ -33,11 +33,6 @@ from litellm.integrations.custom_logger import CustomLogger
 from llm_cost_tracker.routing import ModelRouter
 
 _PATCHED = ("completion", "acompletion", "embedding", "aembedding", "text_completion", "atext_completion")
-
-
-def _rewrite(router: ModelRouter, scope: Mapping[str, str], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    if "model" in kwargs and isinstance(kwargs["model"], str):
-        kwargs["model"] = router.resolve(kwargs["model"], **scope)
 
 
 def route(function: Callable[..., Any], router: ModelRouter, **scope: str) -> Callable[..., Any]:
@@ -49,7 +44,9 @@ def route(function: Callable[..., Any], router: ModelRouter, **scope: str) -> Ca
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if args and isinstance(args[0], str) and "model" not in kwargs:
             kwargs["model"], args = args[0], args[1:]
-        _rewrite(router, scope, args, kwargs)
+        model = kwargs.get("model")
+        if isinstance(model, str):
+            kwargs["model"] = router.resolve(model, **scope)
         return function(*args, **kwargs)
 
     wrapper.__llm_cost_tracker_router__ = router  # type: ignore[attr-defined]
