@@ -14,7 +14,7 @@ import pytest
 from demo.stack import free_port
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import parse
-from tests.conftest import LiveServer, run_cli, sample_value, wait_until
+from tests.conftest import LiveServer, make_config, run_cli, sample_value, wait_until
 from tests.test_serve import Process, write_config
 from tests.webhook_payloads import BUDGETS, alert, notification
 
@@ -173,6 +173,29 @@ def test_bearer_token(start_server: Start, files: tuple[Path, Path], tmp_path: P
     assert post(server, body, Authorization="Bearer wrong").status_code == 401
     assert not routing.exists()
     assert post(server, body, Authorization="Bearer s3cret-token").status_code == 200
+
+
+def test_a_reload_with_an_unreadable_secret_keeps_the_receiver_as_it_was(
+    start_server: Start, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    budgets, routing = files
+    (tmp_path / "token").write_text("s3cret-token\n")
+    server = start_server(
+        budgets_file=str(budgets), routing_file=str(routing), webhook={"bearer_token_file": str(tmp_path / "token")}
+    )
+    elsewhere = tmp_path / "elsewhere.yaml"
+    server.service.load = lambda: make_config(
+        budgets_file=str(budgets),
+        routing_file=str(elsewhere),
+        webhook={"basic_auth": {"username": "alertmanager", "password_file": str(tmp_path / "missing")}},
+    )
+    with pytest.raises(OSError, match="missing"):
+        server.service.reload()
+    body = notification(alert("firing"))
+    assert post(server, body).status_code == 401
+    assert post(server, body, Authorization="Bearer s3cret-token").status_code == 200
+    assert routing.exists()  # the old routing file, not the one of the refused config
+    assert not elsewhere.exists()
 
 
 def test_basic_auth(start_server: Start, files: tuple[Path, Path], tmp_path: Path) -> None:

@@ -78,6 +78,11 @@ class SwapReceiver:
     def configure(self, config: Config, budgets: BudgetFile | None, resolver: PriceResolver) -> None:
         """Take a new config and budget file (on reload); raises ``OSError`` if a secret file cannot be read."""
         webhook = config.webhook
+        # Secrets first: a file that cannot be read leaves the receiver as it was, not half reconfigured.
+        bearer = _secret(webhook.bearer_token_file)
+        basic = webhook.basic_auth
+        self.basic = (basic.username.encode(), _secret(basic.password_file) or b"") if basic else None
+        self.bearer = bearer
         self.config = config
         self.budgets = budgets
         # Series exist at 0 before the first swap, so that increase() sees the first one.
@@ -88,9 +93,6 @@ class SwapReceiver:
         self.resolver = resolver
         self.store = RoutingStore(config.routing_file)
         self.alertnames = frozenset(webhook.alertnames)
-        self.bearer = _secret(webhook.bearer_token_file)
-        basic = webhook.basic_auth
-        self.basic = (basic.username.encode(), _secret(basic.password_file) or b"") if basic else None
 
     def price(self, provider: str, model: str) -> float | None:
         """USD per million tokens, input plus output, today: what "cheapest" means for swap targets."""
