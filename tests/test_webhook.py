@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from demo.stack import free_port
+from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import parse
 from tests.conftest import LiveServer, make_config, run_cli, sample_value, wait_until
@@ -189,8 +190,11 @@ def test_a_reload_with_an_unreadable_secret_keeps_the_receiver_as_it_was(
         routing_file=str(elsewhere),
         webhook={"basic_auth": {"username": "alertmanager", "password_file": str(tmp_path / "missing")}},
     )
-    with pytest.raises(OSError, match="missing"):
+    with pytest.raises(InputFileError, match=r"webhook\.basic_auth\.password_file: cannot read .*missing"):
         server.service.reload()
+    refused = httpx.post(f"{server.web_url}/-/reload", timeout=10)
+    assert refused.status_code == 500
+    assert "webhook.basic_auth.password_file: cannot read" in refused.text
     body = notification(alert("firing"))
     assert post(server, body).status_code == 401
     assert post(server, body, Authorization="Bearer s3cret-token").status_code == 200
@@ -291,3 +295,17 @@ def test_two_receivers_share_one_file(tmp_path: Path) -> None:
     assert document.generation == 50  # each swap written once, whichever receiver got there first
     assert sorted(o.budget for o in document.overrides) == [f"b{i:02d}" for i in range(50)]
     assert generations == sorted(generations)
+
+
+def test_serve_names_a_secret_file_it_cannot_read(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "version: llm-cost-tracker/v1\n"
+        "otlp: {listen_address: 127.0.0.1:0}\n"
+        "web: {listen_address: 127.0.0.1:0}\n"
+        "webhook: {bearer_token_file: no-such-token}\n"
+    )
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 1
+    assert f"webhook.bearer_token_file: cannot read {tmp_path / 'no-such-token'}" in result.stderr
+    assert "cannot listen" not in result.stderr

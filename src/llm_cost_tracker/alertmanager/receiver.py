@@ -33,6 +33,7 @@ from llm_cost_tracker.alertmanager.payload import Alert, PayloadError, parse_api
 from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconcile
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter.otlp_http import RequestRefused, read_body
+from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.pricing.resolver import PriceResolver, day_number_of
 from llm_cost_tracker.routing.client import file_signature
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError
@@ -44,8 +45,14 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/alertmanager/webhook"
 
 
-def _secret(path: Path | None) -> bytes | None:
-    return path.read_bytes().strip() if path is not None else None
+def _secret(path: Path | None, key: str) -> bytes | None:
+    """The content of a secret file (``key`` names it in the config); raises ``InputFileError``."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise InputFileError(str(path), [f"{key}: cannot read {path}: {exc.strerror}"]) from None
 
 
 class SwapReceiver:
@@ -76,13 +83,14 @@ class SwapReceiver:
         registry.register(_RoutingCollector(self))
 
     def configure(self, config: Config, budgets: BudgetFile | None, resolver: PriceResolver) -> None:
-        """Take a new config and budget file (on reload); raises ``OSError`` if a secret file cannot be read."""
+        """Take a new config and budget file (on reload); raises ``InputFileError`` if a secret file cannot be read."""
         webhook = config.webhook
         # Secrets first: a file that cannot be read leaves the receiver as it was, not half reconfigured.
-        bearer = _secret(webhook.bearer_token_file)
+        bearer = _secret(webhook.bearer_token_file, "webhook.bearer_token_file")
         basic = webhook.basic_auth
-        self.basic = (basic.username.encode(), _secret(basic.password_file) or b"") if basic else None
+        password = _secret(basic.password_file, "webhook.basic_auth.password_file") if basic else None
         self.bearer = bearer
+        self.basic = (basic.username.encode(), password or b"") if basic else None
         self.config = config
         self.budgets = budgets
         # Series exist at 0 before the first swap, so that increase() sees the first one.
