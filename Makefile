@@ -14,7 +14,7 @@ SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -n
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test lint typecheck unit bench golden examples clean
+.PHONY: help run demo test lint typecheck unit dates bench golden examples clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,13 @@ unit: $(VENV)/.installed-dev-$(MODE) ## pytest only (ARGS=... for pytest options
 	$(BIN)/python -c 'import llm_cost_tracker.exporter.ingest as m; print("testing", m.__file__)'
 	$(BIN)/pytest $(ARGS)
 
-test: lint typecheck unit ## everything CI runs: ruff, mypy, pytest
+test: lint typecheck unit ## ruff, mypy and the test suite
+	@echo "(CI also runs 'make dates': the tests that read the clock, at a month, leap-day and year end)"
+
+DATES ?= 2027-01-31T23:59:30Z 2028-02-29T12:00:00Z 2027-12-31T23:59:59Z
+
+dates: $(VENV)/.installed-dev-$(MODE) ## the tests that read the clock, as if it were each of DATES
+	@for now in $(DATES); do echo "--- now = $$now"; $(BIN)/pytest -q -m clock --now $$now $(ARGS) || exit 1; done
 
 bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
 	$(BIN)/python -m bench.routing

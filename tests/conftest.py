@@ -20,9 +20,34 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter.server import Service, serve_forever
+from tests.clock import TestClock, parse_now
 
 CORPUS = Path(__file__).parent / "corpus"
 REQUIRE_BINARIES = os.environ.get("LLM_COST_TRACKER_REQUIRE_BINARIES") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--now",
+        metavar="ISO",
+        default=os.environ.get("LLM_COST_TRACKER_TEST_NOW"),
+        help="run the tests that take the clock as if it were this UTC time, e.g. 2028-02-29T12:00:00Z "
+        "(default: the real time; also LLM_COST_TRACKER_TEST_NOW)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that read the clock, so ``-m clock --now ...`` runs just those."""
+    for item in items:
+        if "clock" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.clock)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> TestClock:
+    """The wall clock of the code under test: real time, or ``--now``."""
+    now = request.config.getoption("--now")
+    return TestClock(parse_now(now) if now else None)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -150,13 +175,14 @@ def run_service(service: Service) -> Callable[[], None]:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., LiveServer]]:
-    """Start exporters on free ports: ``start_server(ingest={...}, pricing={...})``."""
+def start_server(clock: TestClock) -> Iterator[Callable[..., LiveServer]]:
+    """Start exporters on free ports, on the test clock: ``start_server(ingest={...}, pricing={...})``."""
     stops: list[Callable[[], None]] = []
 
-    def start(config: Config | None = None, **sections: Any) -> LiveServer:
+    def start(config: Config | None = None, *, real_clock: bool = False, **sections: Any) -> LiveServer:
+        """``real_clock``: for a server whose clients (the OTel SDK) read the real clock and compare times."""
         config = config or make_config(**sections)
-        service = Service(config, lambda: config)
+        service = Service(config, lambda: config, clock=TestClock() if real_clock else clock)
         stops.append(run_service(service))
         return LiveServer(service, f"http://{service.bound['otlp']}", f"http://{service.bound['web']}")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from llm_cost_tracker.cli import main
+from llm_cost_tracker.clock import utc_today
+from tests.clock import TestClock
 from tests.conftest import run_cli
 
 
@@ -26,9 +28,11 @@ def test_prices_lookup_prints_prices_and_source(capsys: pytest.CaptureFixture[st
     assert lines["output"] == ["10", "1e-05"]
 
 
-def test_prices_lookup_shows_long_context_tiers(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["prices", "lookup", "anthropic", "claude-sonnet-4-5"]) == 0
-    assert "above 200000 input tokens" in capsys.readouterr().out
+def test_prices_lookup_shows_long_context_tiers(capsys: pytest.CaptureFixture[str], clock: TestClock) -> None:
+    assert main(["prices", "lookup", "anthropic", "claude-sonnet-4-5"], clock=clock) == 0
+    out = capsys.readouterr().out
+    assert "above 200000 input tokens" in out
+    assert f"date:      {utc_today(clock)} (UTC)" in out  # "today" is the clock's
 
 
 def test_prices_lookup_unknown_model_fails(capsys: pytest.CaptureFixture[str]) -> None:

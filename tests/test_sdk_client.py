@@ -86,7 +86,8 @@ def test_sdk_span_exporters(start_server: Callable[..., LiveServer], exporter_ki
 
 
 def test_sdk_metric_exporter_cumulative_pushes_count_growth_once(start_server: Callable[..., LiveServer]) -> None:
-    server = start_server(ingest={"usage_from": "metrics"})  # default: the first point counts if it is new
+    # Default: the first point counts if its stream started after the exporter did, as the SDK's clock says.
+    server = start_server(ingest={"usage_from": "metrics"}, real_clock=True)
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=f"{server.otlp_url}/v1/metrics"), export_interval_millis=3_600_000
     )

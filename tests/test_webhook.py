@@ -15,11 +15,17 @@ from demo.stack import free_port
 from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import parse
+from tests.clock import TestClock
 from tests.conftest import LiveServer, make_config, run_cli, sample_value, wait_until
 from tests.test_serve import Process, write_config
-from tests.webhook_payloads import BUDGETS, alert, notification
+from tests.webhook_payloads import BUDGETS, Alerts, notification
 
 Start = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def alert(clock: TestClock) -> Alerts:
+    return Alerts(clock)
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def post(server: LiveServer, body: bytes, **headers: str) -> httpx.Response:
     )
 
 
-def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[Path, Path]) -> None:
+def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[Path, Path], alert: Alerts) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     router = ModelRouter(routing, scope={"org": "acme", "project": "checkout"}, check_interval=0)
@@ -64,7 +70,7 @@ def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[
         assert post(server, notification(alert("firing"))).json()["written"] is False
     assert routing.read_bytes() == before
 
-    resolved = post(server, notification(alert("resolved", ends="2026-11-28T05:00:00Z")))
+    resolved = post(server, notification(alert("resolved")))
     assert resolved.json()["alerts"][0]["action"] == "removed"
     assert router.resolve("gpt-4o") == "gpt-4o"
     # A late repeat of the firing notification (the other Alertmanager of a pair) cannot re-add it...
@@ -76,7 +82,7 @@ def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[
         "reason": "stale",
     }
     # ...but the next episode of the alert (a later startsAt) does.
-    again = post(server, notification(alert("firing", starts="2026-12-01T00:10:00Z")))
+    again = post(server, notification(alert("firing", starts=alert.clock.iso(10))))
     assert again.json()["alerts"][0]["action"] == "added"
     samples = server.samples()
     assert sample_value(samples, "llm_routing_swaps_total", budget="checkout-monthly", action="added") == 2
@@ -85,7 +91,7 @@ def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[
     assert sample_value(samples, "llm_routing_file_generation") == 3
 
 
-def test_each_alert_acts_by_its_own_status(start_server: Start, files: tuple[Path, Path]) -> None:
+def test_each_alert_acts_by_its_own_status(start_server: Start, files: tuple[Path, Path], alert: Alerts) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     post(server, notification(alert("firing"), alert("firing", "checkout-daily", fingerprint="aa")))
@@ -96,7 +102,7 @@ def test_each_alert_acts_by_its_own_status(start_server: Start, files: tuple[Pat
     assert [(o.budget, o.to) for o in parse(routing.read_text()).overrides] == [("checkout-daily", "gpt-3.5-turbo")]
 
 
-def test_cheapest_target_wins(start_server: Start, files: tuple[Path, Path]) -> None:
+def test_cheapest_target_wins(start_server: Start, files: tuple[Path, Path], alert: Alerts) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     post(server, notification(alert("firing", "checkout-daily", fingerprint="aa"), alert("firing")))
@@ -107,32 +113,32 @@ def test_cheapest_target_wins(start_server: Start, files: tuple[Path, Path]) -> 
 
 
 @pytest.mark.parametrize(
-    ("payload", "reason"),
+    ("labels", "reason"),
     [
-        (alert(budget="nobody-knows"), "unknown_budget"),
-        (alert(alertname="LLMBudgetThresholdReached", threshold="0.8"), "not_acting_alert"),
-        (alert(to="gpt-3.5-turbo"), "unexpected_labels"),
-        (alert(path="/etc/passwd"), "unexpected_labels"),
-        (alert(model="gpt-4o"), "unexpected_labels"),
-        (alert(project="search"), "labels_mismatch"),
-        (alert(budget="no-swaps", org="", project="research"), "no_swaps"),
+        ({"budget": "nobody-knows"}, "unknown_budget"),
+        ({"alertname": "LLMBudgetThresholdReached", "threshold": "0.8"}, "not_acting_alert"),
+        ({"to": "gpt-3.5-turbo"}, "unexpected_labels"),
+        ({"path": "/etc/passwd"}, "unexpected_labels"),
+        ({"model": "gpt-4o"}, "unexpected_labels"),
+        ({"project": "search"}, "labels_mismatch"),
+        ({"budget": "no-swaps", "org": "", "project": "research"}, "no_swaps"),
     ],
 )
 def test_alerts_that_change_nothing_are_acknowledged(
-    start_server: Start, files: tuple[Path, Path], payload: dict[str, object], reason: str
+    start_server: Start, files: tuple[Path, Path], labels: dict[str, str], reason: str, alert: Alerts
 ) -> None:
     budgets, routing = files
     routing.write_text("version: llm-cost-tracker/v1\ngeneration: 9\n")
     before = routing.read_bytes()
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
-    response = post(server, notification(payload))
+    response = post(server, notification(alert(**labels)))
     assert response.status_code == 200  # so that Alertmanager does not retry forever
     assert response.json()["alerts"][0]["reason"] == reason
     assert routing.read_bytes() == before
     assert sample_value(server.samples(), "llm_cost_tracker_webhook_alerts_total", action="ignored", reason=reason) == 1
 
 
-def test_external_labels_are_fine(start_server: Start, files: tuple[Path, Path]) -> None:
+def test_external_labels_are_fine(start_server: Start, files: tuple[Path, Path], alert: Alerts) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     response = post(server, notification(alert(cluster="eu-1", prometheus="monitoring/k8s", team="payments")))
@@ -152,7 +158,7 @@ def test_external_labels_are_fine(start_server: Start, files: tuple[Path, Path])
     ],
 )
 def test_bad_payloads_leave_the_file_byte_identical(
-    start_server: Start, files: tuple[Path, Path], body: bytes, status: int
+    start_server: Start, files: tuple[Path, Path], body: bytes, status: int, alert: Alerts
 ) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
@@ -163,7 +169,7 @@ def test_bad_payloads_leave_the_file_byte_identical(
     assert post(server, notification(alert("firing"))).status_code == 200  # and it still serves
 
 
-def test_bearer_token(start_server: Start, files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_bearer_token(start_server: Start, files: tuple[Path, Path], tmp_path: Path, alert: Alerts) -> None:
     budgets, routing = files
     (tmp_path / "token").write_text("s3cret-token\n")
     server = start_server(
@@ -177,7 +183,7 @@ def test_bearer_token(start_server: Start, files: tuple[Path, Path], tmp_path: P
 
 
 def test_a_reload_with_an_unreadable_secret_keeps_the_receiver_as_it_was(
-    start_server: Start, files: tuple[Path, Path], tmp_path: Path
+    start_server: Start, files: tuple[Path, Path], tmp_path: Path, alert: Alerts
 ) -> None:
     budgets, routing = files
     (tmp_path / "token").write_text("s3cret-token\n")
@@ -202,7 +208,7 @@ def test_a_reload_with_an_unreadable_secret_keeps_the_receiver_as_it_was(
     assert not elsewhere.exists()
 
 
-def test_basic_auth(start_server: Start, files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_basic_auth(start_server: Start, files: tuple[Path, Path], tmp_path: Path, alert: Alerts) -> None:
     budgets, routing = files
     (tmp_path / "password").write_text("pa55")
     server = start_server(
@@ -220,7 +226,9 @@ def test_basic_auth(start_server: Start, files: tuple[Path, Path], tmp_path: Pat
     assert post(server, body, Authorization=basic("alertmanager", "pa55")).status_code == 200
 
 
-def test_unwritable_routing_file_is_a_5xx(start_server: Start, files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unwritable_routing_file_is_a_5xx(
+    start_server: Start, files: tuple[Path, Path], tmp_path: Path, alert: Alerts
+) -> None:
     budgets, _ = files
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where a directory should be")
@@ -230,7 +238,7 @@ def test_unwritable_routing_file_is_a_5xx(start_server: Start, files: tuple[Path
     assert sample_value(server.samples(), "llm_cost_tracker_webhook_requests_total", code="500") == 1
 
 
-def test_routing_show(start_server: Start, files: tuple[Path, Path]) -> None:
+def test_routing_show(start_server: Start, files: tuple[Path, Path], alert: Alerts) -> None:
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     post(server, notification(alert("firing")))
@@ -244,6 +252,7 @@ def test_routing_show(start_server: Start, files: tuple[Path, Path]) -> None:
 
 def test_two_receivers_share_one_file(tmp_path: Path) -> None:
     """An HA pair of Alertmanagers sends every alert to each of two receivers, concurrently."""
+    alert = Alerts(TestClock())  # the receivers are processes of their own, on the real clock
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(
         "version: llm-cost-tracker/v1\nbudgets:\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
+
+from tests.clock import TestClock
 
 BUDGETS = """\
 version: llm-cost-tracker/v1
@@ -30,31 +32,49 @@ budgets:
 """
 
 
-def alert(
-    status: str = "firing",
-    budget: str = "checkout-monthly",
-    *,
-    fingerprint: str = "6a5d6c8b2f0e1d34",
-    starts: str = "2026-11-28T02:59:12.123456789Z",
-    ends: str = "0001-01-01T00:00:00Z",
-    **labels: str,
-) -> dict[str, Any]:
-    base = {
-        "alertname": "LLMBudgetExceeded",
-        "budget": budget,
-        "org": "acme",
-        "project": "checkout",
-        "severity": "critical",
-    }
-    return {
-        "status": status,
-        "labels": {**base, **labels},
-        "annotations": {"summary": "LLM budget exceeded"},
-        "startsAt": starts,
-        "endsAt": ends,
-        "generatorURL": "http://prometheus:9090/graph",
-        "fingerprint": fingerprint,
-    }
+NEVER: Final = "0001-01-01T00:00:00Z"
+"""The ``endsAt`` of a firing alert in a webhook notification."""
+
+
+class Alerts:
+    """Alerts as Alertmanager sends them, timed by a test's clock.
+
+    One episode of each alert started a minute before the test; repeats keep its
+    ``startsAt``, as Alertmanager's do. A resolved alert ends "now" unless told.
+    """
+
+    def __init__(self, clock: TestClock) -> None:
+        self.clock = clock
+        self.episode = clock.iso(-60)
+
+    def __call__(
+        self,
+        status: str = "firing",
+        budget: str = "checkout-monthly",
+        *,
+        fingerprint: str = "6a5d6c8b2f0e1d34",
+        starts: str | None = None,
+        ends: str | None = None,
+        **labels: str,
+    ) -> dict[str, Any]:
+        base = {
+            "alertname": "LLMBudgetExceeded",
+            "budget": budget,
+            "org": "acme",
+            "project": "checkout",
+            "severity": "critical",
+        }
+        if ends is None:
+            ends = self.clock.iso() if status == "resolved" else NEVER
+        return {
+            "status": status,
+            "labels": {**base, **labels},
+            "annotations": {"summary": "LLM budget exceeded"},
+            "startsAt": starts or self.episode,
+            "endsAt": ends,
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fingerprint,
+        }
 
 
 def notification(*alerts: dict[str, Any], status: str | None = None) -> bytes:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from llm_cost_tracker import __version__
+from llm_cost_tracker.clock import Clock, system_clock, utc_today
 from llm_cost_tracker.config import Config, ListenAddress
 from llm_cost_tracker.inputfile import InputFileError
 
@@ -65,7 +66,7 @@ def cmd_prices_lookup(args: argparse.Namespace) -> int:
     except InputFileError as exc:
         print(f"Invalid configuration: {exc}", file=sys.stderr)
         return 1
-    day = args.date or datetime.now(tz=UTC).date()
+    day = args.date or utc_today(args.clock)
     provider = normalise_provider(args.provider)
     price = resolver.resolve(provider, args.model, day_number_of(day), args.service_tier)
     if price is None:
@@ -309,8 +310,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulate.main(args.endpoint, args.rate, args.duration, args.routing_file, args.seed)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> int:
+    """Run the command ``argv``; ``clock`` is the wall clock of commands that need "today"."""
     args = build_parser().parse_args(argv)
+    args.clock = clock
     result: int = args.func(args)
     return result
 

@@ -14,9 +14,7 @@ import base64
 import binascii
 import hmac
 import logging
-import time
 from collections.abc import Iterator, Sequence
-from datetime import date
 from pathlib import Path
 
 import anyio.to_thread
@@ -31,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from llm_cost_tracker.alertmanager.payload import Alert, PayloadError, parse_api_alerts, parse_webhook
 from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconcile
+from llm_cost_tracker.clock import Clock, system_clock, utc_today
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter.otlp_http import RequestRefused, read_body
 from llm_cost_tracker.inputfile import InputFileError
@@ -59,8 +58,14 @@ class SwapReceiver:
     """The webhook receiver and the routing metrics, for one config and budget file."""
 
     def __init__(
-        self, config: Config, budgets: BudgetFile | None, resolver: PriceResolver, registry: CollectorRegistry
+        self,
+        config: Config,
+        budgets: BudgetFile | None,
+        resolver: PriceResolver,
+        registry: CollectorRegistry,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.swaps = Counter(
             "llm_routing_swaps",
             "Model swaps added or removed by this receiver.",
@@ -99,13 +104,13 @@ class SwapReceiver:
                 for action in ("added", "updated", "removed"):
                     self.swaps.labels(budget.name, action)
         self.resolver = resolver
-        self.store = RoutingStore(config.routing_file)
+        self.store = RoutingStore(config.routing_file, clock=self.clock)
         self.alertnames = frozenset(webhook.alertnames)
 
     def price(self, provider: str, model: str) -> float | None:
         """USD per million tokens, input plus output, today: what "cheapest" means for swap targets."""
         provider = provider or self.resolver.infer_provider(model) or ""
-        found = self.resolver.resolve(provider, model, day_number_of(date.today()))
+        found = self.resolver.resolve(provider, model, day_number_of(utc_today(self.clock)))
         return None if found is None else float(found.base.input + found.base.output)
 
     # --- HTTP -------------------------------------------------------------------------------
@@ -163,7 +168,7 @@ class SwapReceiver:
 
         def change(current: RoutingDocument) -> RoutingDocument:
             new, found = apply_alerts(
-                current, alerts, self.budgets, self.price, alertnames=self.alertnames, now=time.time()
+                current, alerts, self.budgets, self.price, alertnames=self.alertnames, now=self.clock()
             )
             outcomes[:] = found
             return new
@@ -219,7 +224,7 @@ class SwapReceiver:
 
         def change(current: RoutingDocument) -> RoutingDocument:
             new, found = reconcile(
-                current, active.values(), self.budgets, self.price, alertnames=self.alertnames, now=time.time()
+                current, active.values(), self.budgets, self.price, alertnames=self.alertnames, now=self.clock()
             )
             outcomes[:] = found
             return new

@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from llm_cost_tracker.alertmanager.receiver import SwapReceiver
+from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config, load_config, split_listen_address
 from llm_cost_tracker.exporter.ingest import Ingestor
 from llm_cost_tracker.exporter.ledger import UsageLedger
@@ -52,6 +53,8 @@ class Service:
     load: Callable[[], Config]
     """Re-reads the configuration (file plus command-line overrides)."""
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    clock: Clock = system_clock
+    """The wall clock every component reads (tests set it)."""
     ready: bool = False
     servers: list[uvicorn.Server] = field(default_factory=list)
     bound: dict[str, str] = field(default_factory=dict)
@@ -63,8 +66,9 @@ class Service:
         self.metrics = SelfMetrics(self.registry)
         self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
         resolver = build_resolver(self.config)
-        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, resolver)
-        self.receiver = SwapReceiver(self.config, load_budget_file(self.config), resolver, self.registry)
+        clock = self.clock
+        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, resolver, clock_ns=lambda: now_ns(clock))
+        self.receiver = SwapReceiver(self.config, load_budget_file(self.config), resolver, self.registry, clock)
         self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
         self.web_app = create_web_app(
             self.ledger, self.registry, self.reload, lambda: self.ready, extra_routes=self.receiver.routes()

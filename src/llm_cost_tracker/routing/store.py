@@ -13,11 +13,11 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, iso_utc, parse
 
 
@@ -26,8 +26,9 @@ class RoutingStoreError(OSError):
 
 
 class RoutingStore:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = system_clock) -> None:
         self.path = Path(path)
+        self.clock = clock
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
 
     def read(self) -> RoutingDocument:
@@ -67,7 +68,7 @@ class RoutingStore:
                     return current, False
                 new = RoutingDocument(
                     generation=current.generation + 1,
-                    updated_at=iso_utc(time.time()),
+                    updated_at=iso_utc(self.clock()),
                     overrides=changed.overrides,
                     pins=current.pins,  # people's pins are theirs: kept as read
                     resolved=changed.resolved,
