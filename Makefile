@@ -14,7 +14,7 @@ SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -n
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test lint typecheck unit dates bench golden examples clean
+.PHONY: help run demo test lint typecheck unit dates bench bench-exactness golden examples clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ dates: $(VENV)/.installed-dev-$(MODE) ## the tests that read the clock, as if it
 bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ingest $(ARGS)
+
+bench-exactness: $(VENV)/.installed-dev-$(MODE) ## how much priced spend reaches a real Prometheus, naive vs exact
+	$(BIN)/python -m bench.exactness
 
 golden: $(VENV)/.installed-dev-$(MODE) ## regenerate golden files, example and demo rules, budget schema, dashboards
 	$(BIN)/python -m tests.golden

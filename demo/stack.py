@@ -9,6 +9,7 @@ working directory. Prometheus and Alertmanager are Debian's ``prometheus`` and
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import signal
 import socket
@@ -45,11 +46,35 @@ def find_binary(kind: str) -> str | None:
     return None
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A free port on loopback, below the ephemeral range when there is room.
+
+    A port the kernel hands out for ``bind(0)`` is also one it may hand to the next outgoing
+    connection (a scrape, a client) before the process meant to listen on it has started.
+    """
+    low, _ = _ephemeral_ports()
+    rng = random.SystemRandom()
+    for _ in range(50):
+        port = rng.randrange(10_000, low) if low > 11_000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            return chosen
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        fallback: int = sock.getsockname()[1]
+        return fallback
 
 
 def port_or_free(preferred: int) -> int:
@@ -281,6 +306,9 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        # The exporter first: on SIGTERM it serves /metrics until Prometheus has scraped every count.
+        exporter = self.processes.pop("exporter", None)
+        stop_all([exporter] if exporter is not None else [], timeout=20)
         stop_all(self.processes.values())
         self.processes.clear()
 

@@ -47,6 +47,17 @@ EMPTY_OK = {
 Panel = Builder[object]
 
 
+def in_range(metric: str, by: str = "", matchers: str = FILTER) -> str:
+    """``metric``'s growth over the dashboard's range: the rules' exact increases (docs/exactness.md), or
+    ``increase()`` where the rules are not loaded."""
+    aggregate = f"sum by ({by})" if by else "sum"
+    exact = metric.removesuffix("_total").replace("llm_", "series:llm_", 1) + ":increase_exact"
+    return (
+        f"({aggregate} (sum_over_time({exact}{{{matchers}}}[$__range]))"
+        f" or {aggregate} (increase({metric}{{{matchers}}}[$__range])))"
+    )
+
+
 def query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prometheus.Dataquery:
     target = prometheus.Dataquery().expr(expr).ref_id(ref)
     if legend:
@@ -120,7 +131,14 @@ def cost_overview() -> dashboard.Dashboard:
     cost = f"llm_cost_usd_total{{{FILTER}}}"
     return (
         base("llm-cost-overview", "LLM cost: overview", "Spend by org, project, provider and model; budgets.")
-        .with_panel(single("Spend in range", "currencyUSD", query(f"sum(increase({cost}[$__range]))", instant=True)))
+        .with_panel(
+            single(
+                "Spend in range",
+                "currencyUSD",
+                query(in_range("llm_cost_usd_total"), instant=True),
+                description="Exact, from the generated rules' recorded increases (increase() if they are not loaded).",
+            )
+        )
         .with_panel(
             single(
                 "Spend rate now",
@@ -133,7 +151,7 @@ def cost_overview() -> dashboard.Dashboard:
             single(
                 "LLM calls in range",
                 "short",
-                query(f"sum(increase(llm_requests_total{{{FILTER}}}[$__range]))", instant=True),
+                query(in_range("llm_requests_total"), instant=True),
             )
         )
         .with_panel(
@@ -141,7 +159,7 @@ def cost_overview() -> dashboard.Dashboard:
                 "Cost per 1000 calls",
                 "currencyUSD",
                 query(
-                    f"sum(increase({cost}[$__range])) / sum(increase(llm_requests_total{{{FILTER}}}[$__range])) * 1000",
+                    f"{in_range('llm_cost_usd_total')} / {in_range('llm_requests_total')} * 1000",
                     instant=True,
                 ),
             )
@@ -165,7 +183,7 @@ def cost_overview() -> dashboard.Dashboard:
                 "Top models by spend in range",
                 "currencyUSD",
                 query(
-                    f"topk(10, sum by (provider, model) (increase({cost}[$__range])))",
+                    f"topk(10, {in_range('llm_cost_usd_total', 'provider, model')})",
                     "{{provider}} {{model}}",
                     instant=True,
                 ),
@@ -175,7 +193,7 @@ def cost_overview() -> dashboard.Dashboard:
             bars(
                 "Spend by org in range",
                 "currencyUSD",
-                query(f"sum by (org) (increase({cost}[$__range]))", "{{org}}", instant=True),
+                query(in_range("llm_cost_usd_total", "org"), "{{org}}", instant=True),
             )
         )
         .with_panel(

@@ -26,7 +26,7 @@ CORPUS = Path(__file__).parent / "corpus"
 METRICS_CASES = {"traceloop.metrics": CORPUS / "traceloop" / "traces-0001.pb"}
 RULES_TESTDATA = Path(__file__).parent / "rules" / "testdata"
 ROOT = Path(__file__).parent.parent
-DEMO_RESOLUTION = Resolution.parse(step="10s", interval="5s")
+DEMO_RESOLUTION = Resolution.parse("5s")
 """deploy/budgets.rules.yaml: fine steps, so that the demo shows a swap within a minute."""
 
 

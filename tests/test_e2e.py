@@ -48,8 +48,8 @@ budgets:
     on_exceeded:
       swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
 """
-# 5-second steps evaluated every second, scraped every second: the loop in seconds, not minutes.
-RESOLUTION = Resolution.parse(step="5s", interval="1s")
+# Rules evaluated every second, scraped every second: the loop in seconds, not minutes.
+RESOLUTION = Resolution.parse("1s")
 UNPRICED = "acme-finetune-1"  # a model no catalog prices: the exporter dashboard's unpriced panel
 # Grafana's variables, as Grafana would expand them over this test's short history.
 GRAFANA_VARIABLES = {

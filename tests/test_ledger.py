@@ -62,3 +62,63 @@ def test_promtool_accepts_the_whole_exposition(server: LiveServer) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""  # no lint warnings either
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cost_of(text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("llm_cost_usd_total{"))
+
+
+def test_a_new_series_is_scraped_at_zero_first_and_curl_sees_the_truth() -> None:
+    ticks = Ticks()
+    ledger = UsageLedger(hold_s=60, monotonic=ticks)
+    key = ("o", "p", "openai", "gpt-4o", "chat")
+    ledger.add(key, (10, 0, 0, 5, 0), 7 * 10**15, 1)  # $7
+    assert cost_of(ledger.render()) == 7  # curl: the true values, and the hold does not start
+    assert cost_of(ledger.render(scrape=True)) == 0  # the first scrape stores a 0...
+    ticks.now += 59
+    ledger.add(key, (1, 0, 0, 1, 0), 10**15, 1)
+    assert cost_of(ledger.render(scrape=True)) == 0  # ...and so does every scrape for the hold
+    assert "llm_requests_total" in ledger.render(scrape=True)  # the series is there, at 0
+    assert not ledger.settled()
+    ticks.now += 1
+    assert cost_of(ledger.render(scrape=True)) == 8  # then the whole truth, first call included
+    assert ledger.settled()
+    ledger.add(key, (1, 0, 0, 0, 0), 10**15, 1)
+    assert not ledger.settled()
+    assert cost_of(ledger.render(scrape=True)) == 9  # an existing series is never held again
+    assert ledger.settled()
+
+
+def test_draining_releases_a_held_series_at_the_scrape_after_its_zero() -> None:
+    ticks = Ticks()
+    ledger = UsageLedger(hold_s=60, monotonic=ticks)
+    ledger.add(("o", "p", "openai", "gpt-4o", "chat"), (10, 0, 0, 5, 0), 10**15, 1)
+    ledger.count_unpriced("vllm", "m", "not_in_catalog")
+    ledger.draining = True  # SIGTERM: no time to wait out the hold
+    unpriced = 'llm_unpriced_requests_total{provider="vllm",model="m",reason="not_in_catalog"}'
+    first = ledger.render(scrape=True)
+    assert cost_of(first) == 0
+    assert f"{unpriced} 0\n" in first
+    assert not ledger.settled()
+    ticks.now += 1
+    second = ledger.render(scrape=True)
+    assert cost_of(second) == 1
+    assert f"{unpriced} 1\n" in second
+    assert ledger.settled()
+
+
+def test_a_hold_of_zero_shows_everything_at_once() -> None:
+    ledger = UsageLedger(hold_s=0)
+    ledger.add(("o", "p", "openai", "gpt-4o", "chat"), (10, 0, 0, 5, 0), 10**15, 1)
+    assert cost_of(ledger.render(scrape=True)) == 1
+    assert ledger.settled()

@@ -46,13 +46,15 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("suite", "resolution"),
     [
-        ("unit-month", Resolution()),
+        ("unit-month", Resolution(interval_seconds=3600)),  # hourly: a month of evaluations in seconds
+        ("unit-exact", Resolution()),
         ("unit-hours", Resolution()),
-        ("unit-step", Resolution.parse(step="1m", interval="30s")),
+        ("unit-interval", Resolution.parse("10s")),
     ],
 )
 def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:
-    """Month boundaries, counter resets, replicas, thresholds, forecasts, rolling windows, burn rates, --step."""
+    """Month boundaries, exactness (new series, restarts, replicas, new instances, gaps), thresholds, forecasts,
+    rolling windows, burn rates, --interval."""
     promtool = need_binary("promtool")
     budgets = load_budgets(UNIT / f"{suite}.budgets.yaml")
     rules = prometheus_rules(generate(budgets, resolution), f"{suite}.budgets.yaml")
@@ -72,12 +74,20 @@ def test_output_starts_with_the_generated_header() -> None:
 
 
 def test_every_series_and_alert_carries_the_budget_and_its_match_labels() -> None:
-    for group in generate(load_budgets(ROOT / "examples" / "budgets.yaml")):
-        budget = group.name.removeprefix("llm-cost-tracker-budget-")
-        for rule in group.rules:
-            assert rule.labels["budget"] == budget
-    checkout = next(g for g in generate(load_budgets(ROOT / "examples" / "budgets.yaml")) if "checkout" in g.name)
-    exceeded = next(r.to_dict() for r in checkout.rules if r.to_dict().get("alert") == "LLMBudgetExceeded")
+    budgets = load_budgets(ROOT / "examples" / "budgets.yaml")
+    (group,) = generate(budgets)
+    names = {b.name for b in budgets.budgets}
+    for rule in group.rules:
+        record = rule.to_dict().get("record", "")
+        if isinstance(record, str) and record.startswith("series:"):
+            assert not rule.labels  # the spend of each series, shared by every budget
+        else:
+            assert rule.labels["budget"] in names
+    exceeded = next(
+        r.to_dict()
+        for r in group.rules
+        if r.to_dict().get("alert") == "LLMBudgetExceeded" and r.labels["budget"] == "checkout-monthly"
+    )
     assert exceeded["labels"] == {
         "budget": "checkout-monthly",
         "org": "acme",
@@ -89,9 +99,24 @@ def test_every_series_and_alert_carries_the_budget_and_its_match_labels() -> Non
 
 
 def test_replicas_drop_out_of_the_aggregation() -> None:
-    group = generate(load_budgets(RULES_TESTDATA / "in-design.yaml"))[0]
-    increase = next(r.to_dict() for r in group.rules if r.to_dict().get("record") == "budget:llm_cost_usd:increase5m")
-    assert str(increase["expr"]).startswith("sum by (org, project) (increase(llm_cost_usd_total{")
+    (group,) = generate(load_budgets(RULES_TESTDATA / "in-design.yaml"))
+    rules = {str(r.to_dict().get("record")): str(r.to_dict()["expr"]) for r in group.rules}
+    assert rules["series:llm_cost_usd:increase_exact"].startswith(
+        "sum by (org, project, provider, model, operation) (\n"
+    )
+    assert rules["budget:llm_cost_usd:increase_exact"].startswith(
+        'sum by (org, project) (series:llm_cost_usd:increase_exact{org="acme",project="checkout"})'
+    )
+
+
+def test_without_a_budget_file_only_the_spend_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "generate"]) == 0
+    (group,) = yaml.safe_load(capsys.readouterr().out)["groups"]
+    assert [r["record"] for r in group["rules"]] == [
+        "series:llm_cost_usd:increase_exact",
+        "series:llm_tokens:increase_exact",
+        "series:llm_requests:increase_exact",
+    ]
 
 
 BAD = """\
@@ -141,7 +166,7 @@ def test_forecast_needs_a_calendar_period() -> None:
         parse_model(text, "b.yaml", BudgetFile, context={})
 
 
-def test_no_budgets_is_an_error() -> None:
+def test_a_budget_file_without_budgets_is_an_error() -> None:
     with pytest.raises(InputFileError, match="at least 1 item"):
         parse_model("version: llm-cost-tracker/v1\nbudgets: []\n", "b.yaml", BudgetFile, context={})
 
@@ -180,7 +205,7 @@ def test_cli_generate_check_and_route(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     operator = yaml.safe_load(capsys.readouterr().out)
     assert operator["kind"] == "PrometheusRule"
-    assert operator["spec"]["groups"][0]["name"] == "llm-cost-tracker-budget-checkout-monthly"
+    assert operator["spec"]["groups"][0]["name"] == "llm-cost-tracker"
 
     assert (
         main(
@@ -206,12 +231,12 @@ def test_cli_generate_check_and_route(tmp_path: Path, capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--step", "7s"], "--step: must divide 5 minutes evenly, e.g. 10s, 30s, 1m or 5m (got '7s')"),
-        (["--step", "5 minutes"], "--step: expected a duration in seconds or minutes"),
-        (["--step", "1m", "--interval", "2m"], "--interval: must not be longer than the step 1m (got '2m')"),
+        (["--interval", "7s"], "--interval: must divide 5 minutes evenly, e.g. 5s, 10s, 30s or 1m (got '7s')"),
+        (["--interval", "5 minutes"], "--interval: expected a duration in seconds or minutes"),
+        (["--interval", "10m"], "--interval: must divide 5 minutes evenly"),
     ],
 )
-def test_cli_refuses_a_bad_step(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_a_bad_interval(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "generate", "--budgets", str(ROOT / "examples" / "budgets.yaml"), *flags]) == 1
     captured = capsys.readouterr()
     assert message in captured.err

@@ -99,9 +99,9 @@ def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
     from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
     from llm_cost_tracker.rules.spec import load_budgets
 
-    resolution = Resolution.parse(getattr(args, "step", "5m"), getattr(args, "interval", "1m"))
-    groups = generate(load_budgets(args.budgets), resolution)
-    source = Path(args.budgets).name
+    resolution = Resolution.parse(getattr(args, "interval", "1m"))
+    groups = generate(load_budgets(args.budgets) if args.budgets else None, resolution)
+    source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
     render = (
         prometheus_operator_rule if getattr(args, "format", "prometheus") == "prometheus-operator" else prometheus_rules
     )
@@ -124,12 +124,9 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
     if args.alertmanager_route:
         _write(alertmanager_route(args.webhook_url), args.output)
         return 0
-    if args.budgets is None:
-        print("rules generate: --budgets FILE is required", file=sys.stderr)
-        return 2
     try:
         text, _ = _generated_rules(args)
-    except (InputFileError, ValueError) as exc:  # also GenerationError, a bad --step or --interval
+    except (InputFileError, ValueError) as exc:  # a bad --interval is a ValueError
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
     _write(text, args.output)
@@ -141,11 +138,9 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     import subprocess
     import tempfile
 
-    from llm_cost_tracker.rules.generator import GenerationError
-
     try:
         text, count = _generated_rules(args)
-    except (InputFileError, GenerationError) as exc:
+    except InputFileError as exc:
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
     promtool = shutil.which("promtool")
@@ -253,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="rules_command", required=True, metavar="COMMAND"
     )
     generate = rules.add_parser("generate", help="write the recording and alerting rules of a budget file")
-    generate.add_argument("--budgets", metavar="FILE", help="budget file (version: llm-cost-tracker/v1)")
+    generate.add_argument(
+        "--budgets",
+        metavar="FILE",
+        help="budget file (version: llm-cost-tracker/v1); without it, only the exact spend rules that reports use",
+    )
     generate.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
     generate.add_argument(
         "--format",
@@ -262,11 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a rule file for rule_files (default), or a PrometheusRule resource",
     )
     generate.add_argument(
-        "--step",
-        default="5m",
-        help="resolution of the current period's spend; divides 5m (default 5m; 1m or 10s react sooner)",
+        "--interval",
+        default="1m",
+        help="rule evaluation interval: each evaluation records the exact spend since the previous one; "
+        "divides 5m (default 1m; 10s reacts sooner)",
     )
-    generate.add_argument("--interval", default="1m", help="rule evaluation interval, at most --step (default 1m)")
     generate.add_argument(
         "--alertmanager-route",
         action="store_true",

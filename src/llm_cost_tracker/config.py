@@ -62,6 +62,12 @@ class OtlpConfig(_Strict):
 
 class WebConfig(_Strict):
     listen_address: ListenAddress = "127.0.0.1:9464"
+    new_series_hold_seconds: Annotated[float, pydantic.Field(ge=0, le=3600, allow_inf_nan=False)] = 60.0
+    """A new series is scraped at 0 for this long after its first scrape, so that its first increment reaches
+    ``increase()`` and the rules in every Prometheus scraping at least this often (0: no hold)."""
+    drain_seconds: Annotated[float, pydantic.Field(ge=0, le=3600, allow_inf_nan=False)] = 30.0
+    """On SIGTERM: stop taking OTLP, then keep serving /metrics until a scrape has read every count, at most
+    this long."""
 
 
 class LabelConfig(_Strict):

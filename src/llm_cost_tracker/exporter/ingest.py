@@ -101,6 +101,7 @@ class Ingestor:
         self.streams.max_streams = config.limits.max_metric_streams
         self.streams.initial_value = config.ingest.cumulative_initial_value
         self.ledger.max_series = config.limits.max_series_per_metric
+        self.ledger.hold_s = config.web.new_series_hold_seconds
 
     # --- traces -----------------------------------------------------------------------------
 

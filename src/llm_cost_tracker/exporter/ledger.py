@@ -7,16 +7,24 @@ rendered, the series cap is enforced in one place, and each series' label text
 is built once, so 10 000 series render in a few milliseconds instead of ~100.
 Prometheus is the database; nothing here survives a restart, and
 ``increase()`` handles the reset.
+
+A new series is first shown at 0 (``hold_s``): a counter whose first sample is
+already above 0 contributes nothing to ``increase()`` or to the generated
+rules, so the first call of every new label set (and every call before a
+restart's first scrape) would be lost. Its real values are shown once a scrape
+has served the zero and ``hold_s`` seconds have passed, so that every
+Prometheus scraping at most that often has stored a 0 first (docs/exactness.md).
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from llm_cost_tracker.exporter.usage import TOKEN_TYPES, LabelKey, Tokens
+from llm_cost_tracker.exporter.usage import NO_TOKENS, TOKEN_TYPES, LabelKey, Tokens
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
 
 SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
@@ -85,15 +93,55 @@ class UsageLedger:
     ingestion takes it once per request, ``render`` only while it copies.
     """
 
-    def __init__(self, max_series: int = 10_000, buckets: Sequence[float] = GENAI_DURATION_BUCKETS) -> None:
+    def __init__(
+        self,
+        max_series: int = 10_000,
+        buckets: Sequence[float] = GENAI_DURATION_BUCKETS,
+        *,
+        hold_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lock = threading.Lock()
         self.max_series = max_series
         self.bounds = tuple(buckets)
+        self.hold_s = hold_s
+        """How long a new series stays at 0 after a scrape first served it (0: shown at once)."""
+        self.monotonic = monotonic
         self._series: dict[LabelKey, SeriesState] = {}
         self._unpriced: dict[tuple[str, str, str], int] = {}
         self._prices: dict[tuple[str, str], ResolvedPrice] = {}
+        self._held: dict[tuple[str, ...], float] = {}
+        """New series still shown at 0 → when a scrape first served them (-1: not yet)."""
+        self.draining = False
+        """Shutting down: a held series is released by the next scrape after the one that served its 0."""
+        self.version = 0
+        """Bumped by every change; ``served_version`` is the version the last scrape showed in full."""
+        self.served_version = 0
+        self.scrapes = 0
+        self.last_scrape_at = 0.0
+        self.scrape_gap = 0.0
+        """Time between the last two scrapes (monotonic seconds): what "the scraper is late" means."""
         self.dropped: dict[str, int] = {}
         """Records folded into ``__overflow__`` series because a metric hit its cap, by metric."""
+
+    def settled(self) -> bool:
+        """Whether a scrape has shown everything counted (no series held at 0, nothing newer): safe to stop."""
+        with self.lock:
+            return not self._held and self.served_version == self.version
+
+    def scraper_gone(self) -> bool:
+        """No scrape for three of the usual intervals (at least 5 s): nobody is left to read what is unserved."""
+        return self.monotonic() - self.last_scrape_at > max(3 * self.scrape_gap, 5.0)
+
+    def _release_held(self) -> None:
+        """At a scrape (caller holds ``lock``): start the hold of newly served series, end the ones that are due."""
+        now = self.monotonic()
+        hold = 0.0 if self.draining else self.hold_s
+        for key, served_at in list(self._held.items()):
+            if served_at < 0:
+                self._held[key] = now
+            elif now - served_at >= hold:
+                del self._held[key]
 
     def series(self, key: LabelKey) -> SeriesState:
         """The series for ``key``; the ``__overflow__`` series once the cap is reached."""
@@ -103,6 +151,8 @@ class UsageLedger:
                 self.dropped["llm_cost_usd_total"] = self.dropped.get("llm_cost_usd_total", 0) + 1
                 return self.series(OVERFLOW_KEY)
             state = self._series[key] = SeriesState(key, len(self.bounds) + 1)
+            if self.hold_s > 0:
+                self._held[key] = -1.0
         return state
 
     def add(
@@ -115,6 +165,7 @@ class UsageLedger:
         duration_s: float | None = None,
     ) -> None:
         """Count one call's usage (caller holds ``lock``)."""
+        self.version += 1
         state = self.series(key)
         state.cost_fusd += cost_fusd
         counts = state.tokens
@@ -136,6 +187,7 @@ class UsageLedger:
         A bucket whose boundaries are not ours lands in our bucket holding its
         upper bound, so ``+Inf`` always equals the count.
         """
+        self.version += 1
         state = self.series(key)
         if tuple(bounds) == self.bounds:
             for index, count in enumerate(bucket_counts[: len(state.buckets)]):
@@ -152,6 +204,9 @@ class UsageLedger:
         if key not in self._unpriced and len(self._unpriced) >= self.max_series:
             self.dropped["llm_unpriced_requests_total"] = self.dropped.get("llm_unpriced_requests_total", 0) + 1
             key = (OVERFLOW, OVERFLOW, reason)
+        self.version += 1
+        if key not in self._unpriced and self.hold_s > 0:
+            self._held[key] = -1.0
         self._unpriced[key] = self._unpriced.get(key, 0) + calls
 
     def note_price(self, provider: str, model: str, price: ResolvedPrice) -> None:
@@ -163,16 +218,34 @@ class UsageLedger:
             return
         self._prices[key] = price
 
-    def render(self) -> str:
-        """The ledger's metric families in the Prometheus text exposition format (0.0.4)."""
+    def render(self, scrape: bool = False) -> str:
+        """The ledger's metric families in the Prometheus text exposition format (0.0.4).
+
+        ``scrape``: the reader is a Prometheus-style scraper (it sent ``X-Prometheus-Scrape-Timeout-Seconds``),
+        so new series are held at 0 for it; anyone else (``curl``) sees the true values.
+        """
         with self.lock:
+            held: dict[tuple[str, ...], float] = self._held if scrape else {}
+            if held:
+                self._release_held()
+            zero_buckets = (0,) * (len(self.bounds) + 1)
             series = [
-                (s.labels, s.cost_fusd, tuple(s.tokens), s.ok, s.errors, tuple(s.buckets), s.duration_sum)
-                for s in self._series.values()
+                (s.labels, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0)
+                if key in held
+                else (s.labels, s.cost_fusd, tuple(s.tokens), s.ok, s.errors, tuple(s.buckets), s.duration_sum)
+                for key, s in self._series.items()
             ]
-            unpriced = list(self._unpriced.items())
+            unpriced = [(key, 0 if key in held else count) for key, count in self._unpriced.items()]
             prices = list(self._prices.items())
             dropped = dict(self.dropped)
+            if scrape:
+                now = self.monotonic()
+                if self.scrapes:
+                    self.scrape_gap = now - self.last_scrape_at
+                self.last_scrape_at = now
+                self.scrapes += 1
+                if not held:
+                    self.served_version = self.version
 
         out: list[str] = []
         add = out.append

@@ -64,7 +64,9 @@ class Service:
         # `*_created` series double the self-metrics for a timestamp Prometheus does not use.
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.metrics = SelfMetrics(self.registry)
-        self.ledger = UsageLedger(self.config.limits.max_series_per_metric)
+        self.ledger = UsageLedger(
+            self.config.limits.max_series_per_metric, hold_s=self.config.web.new_series_hold_seconds
+        )
         resolver = build_resolver(self.config)
         clock = self.clock
         self.ingestor = Ingestor(self.config, self.ledger, self.metrics, resolver, clock_ns=lambda: now_ns(clock))
@@ -149,9 +151,12 @@ async def serve_forever(
     on_started: Callable[[], None] | None = None,
     background: list[Coroutine[Any, Any, None]] | None = None,
 ) -> None:
-    """Run both listeners until SIGINT/SIGTERM; SIGHUP reloads the configuration.
+    """Run both listeners until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 
-    ``background`` coroutines run alongside and are cancelled at shutdown.
+    SIGTERM (what process managers send) drains first: OTLP stops, then ``/metrics`` keeps serving until a scrape
+    has read every count (``web.drain_seconds`` at most), so that no call answered with 2xx is lost to Prometheus.
+    SIGINT (Ctrl-C), or a second signal, stops at once. ``background`` coroutines run alongside and are cancelled
+    at shutdown.
     """
     config = service.config
     sockets = {"otlp": bind(config.otlp.listen_address)}
@@ -175,13 +180,38 @@ async def serve_forever(
         except Exception as exc:
             log.error("reload failed, keeping the previous configuration: %s", exc)
 
-    for sig, callback in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hangup)):
+    draining: list[asyncio.Task[None]] = []
+
+    async def drain() -> None:
+        servers[0].should_exit = True
+        await asyncio.wait([tasks[0]])  # the OTLP requests under way are answered (and counted) first
+        ledger = service.ledger
+        if ledger.scrapes:  # something scrapes us: let it read what it has not seen yet
+            ledger.draining = True
+            deadline = loop.time() + service.config.web.drain_seconds
+            while not ledger.settled():
+                if loop.time() >= deadline or ledger.scraper_gone():
+                    why = "web.drain_seconds elapsed" if loop.time() >= deadline else "the scrapes stopped"
+                    log.warning("stopping before a scrape read every count (%s)", why)
+                    break
+                await asyncio.sleep(0.05)
+        stop()
+
+    def terminate() -> None:
+        if draining or not tasks:
+            stop()
+            return
+        log.info("SIGTERM: OTLP closed, serving /metrics until a scrape reads every count")
+        draining.append(asyncio.create_task(drain()))
+
+    for sig, callback in ((signal.SIGINT, stop), (signal.SIGTERM, terminate), (signal.SIGHUP, hangup)):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, callback)
 
     # A restarted receiver asks Alertmanager what is firing before it says it is ready.
     await asyncio.to_thread(service.receiver.reconcile)
-    tasks = [
+    tasks: list[asyncio.Task[None]] = []
+    tasks += [
         asyncio.create_task(server.serve(sockets=[sock]))
         for server, sock in zip(servers, sockets.values(), strict=True)
     ]

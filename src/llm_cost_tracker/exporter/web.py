@@ -24,9 +24,15 @@ from llm_cost_tracker.inputfile import InputFileError
 log = logging.getLogger(__name__)
 
 
-def render_metrics(ledger: UsageLedger, registry: CollectorRegistry, accept_encoding: str | None) -> Response:
+SCRAPE_HEADER = "x-prometheus-scrape-timeout-seconds"
+"""Sent by Prometheus and every scraper built on its code (vmagent, Alloy, the OTel Collector's receiver)."""
+
+
+def render_metrics(
+    ledger: UsageLedger, registry: CollectorRegistry, accept_encoding: str | None, scrape: bool = True
+) -> Response:
     """The ledger's families and the self-metrics, in the text format (0.0.4), which every Prometheus reads."""
-    body = ledger.render().encode() + generate_latest(registry)
+    body = ledger.render(scrape).encode() + generate_latest(registry)
     headers = {}
     if accept_encoding and "gzip" in accept_encoding:
         body = gzip.compress(body, compresslevel=1)
@@ -44,7 +50,10 @@ def create_web_app(
     """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
 
     async def metrics(request: Request) -> Response:
-        return await anyio.to_thread.run_sync(render_metrics, ledger, registry, request.headers.get("accept-encoding"))
+        headers = request.headers
+        return await anyio.to_thread.run_sync(
+            render_metrics, ledger, registry, headers.get("accept-encoding"), SCRAPE_HEADER in headers
+        )
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("LLM Cost Tracker is Healthy.\n")

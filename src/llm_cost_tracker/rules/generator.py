@@ -1,12 +1,14 @@
 """Budgets → typed Prometheus rule groups (recording rules named ``level:metric:operation``, alerts).
 
-Every series a budget records carries the ``budget`` label and the budget's
-plain-value match labels, and is aggregated with ``sum by`` those labels, so
-exporter replicas (``instance``) add up.
+Every rule file starts with the exact spend of each series (``spend_rules``,
+see ``promql``); every series a budget records carries the ``budget`` label
+and the budget's plain-value match labels, and is aggregated with ``sum by``
+those labels, so exporter replicas (``instance``) add up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -15,12 +17,22 @@ from llm_cost_tracker.rules.spec import Budget, BudgetFile, duration_pattern, du
 
 COST: Final = "llm_cost_usd_total"
 AMOUNT: Final = "llm_budget_amount_usd"
-INCREASE_STEP: Final = "budget:llm_cost_usd:increase{step}"
-INCREASE_1H: Final = "budget:llm_cost_usd:increase1h"
+SERIES_INCREASE: Final = "series:llm_cost_usd:increase_exact"
+"""Per (org, project, provider, model, operation): the exact spend of one evaluation interval."""
+SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
+SPEND_SERIES: Final = (
+    (SERIES_INCREASE, COST, SERIES_LABELS),
+    ("series:llm_tokens:increase_exact", "llm_tokens_total", (*SERIES_LABELS, "token_type")),
+    ("series:llm_requests:increase_exact", "llm_requests_total", (*SERIES_LABELS, "outcome")),
+)
+"""The exact increases every rule file records: spend, tokens and calls, for budgets, reports and dashboards."""
+INCREASE: Final = "budget:llm_cost_usd:increase_exact"
 SPEND: Final = "budget:llm_cost_usd:period"
+PERIOD_START: Final = "budget:llm_cost_usd:period_start"
 RATIO: Final = "budget:llm_cost_usd:ratio"
 FORECAST: Final = "budget:llm_cost_usd:forecast"
 BURN_RATE: Final = "budget:llm_cost_usd:burn_rate{window}"
+GROUP: Final = "llm-cost-tracker"
 
 # Multi-window burn-rate alerts, as in the SRE workbook: a tier fires when spending is
 # `factor` times the sustainable rate (amount / period) in both its long and short window.
@@ -32,41 +44,37 @@ _WINDOW_SECONDS: Final = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21_600}
 
 RUNBOOK: Final = "https://github.com/llm-cost-tracker/llm-cost-tracker/blob/main/docs/runbooks.md"
 GROUP_INTERVAL: Final = "1m"
-_STEP = duration_pattern("sm")
+_INTERVAL = duration_pattern("sm")
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """How finely spend is recorded: the step of the current hour's spend, and the rule evaluation interval.
+    """How often the rules run: each evaluation records the exact spend since the previous one.
 
-    The default (5m steps, evaluated every minute) suits any Prometheus; a budget is then known to be exceeded
-    at most one step plus one evaluation after it is. A shorter step reacts sooner at the cost of more
-    samples per query; the scrape interval must stay well under the step (``increase`` needs two samples).
+    The default (every minute) suits any Prometheus: a budget is known to be exceeded at most one
+    interval after it is. A shorter interval reacts sooner; the scrape interval need not be shorter
+    (an interval without a new sample records 0), but ``web.new_series_hold_seconds`` must be at
+    least the interval for a restart's last calls to count exactly (docs/exactness.md).
     """
 
-    step_seconds: int = 300
-    interval: str = GROUP_INTERVAL
+    interval_seconds: int = 60
 
     @property
-    def step(self) -> str:
-        return promql.duration(self.step_seconds)
+    def interval(self) -> str:
+        return promql.duration(self.interval_seconds)
 
     @classmethod
-    def parse(cls, step: str = "5m", interval: str = GROUP_INTERVAL) -> Resolution:
-        """From ``--step`` and ``--interval``; raises ``ValueError`` naming the bad value."""
-        seconds = {}
-        for name, text in (("--step", step), ("--interval", interval)):
-            try:
-                seconds[name] = duration_seconds(text, _STEP)
-            except ValueError:
-                raise ValueError(
-                    f"{name}: expected a duration in seconds or minutes such as 10s or 5m (got {text!r})"
-                ) from None
-        if 300 % seconds["--step"]:
-            raise ValueError(f"--step: must divide 5 minutes evenly, e.g. 10s, 30s, 1m or 5m (got {step!r})")
-        if seconds["--interval"] > seconds["--step"]:
-            raise ValueError(f"--interval: must not be longer than the step {step} (got {interval!r})")
-        return cls(seconds["--step"], promql.duration(seconds["--interval"]))
+    def parse(cls, interval: str = GROUP_INTERVAL) -> Resolution:
+        """From ``--interval``; raises ``ValueError`` naming the bad value."""
+        try:
+            seconds = duration_seconds(interval, _INTERVAL)
+        except ValueError:
+            raise ValueError(
+                f"--interval: expected a duration in seconds or minutes such as 10s or 1m (got {interval!r})"
+            ) from None
+        if 300 % seconds:
+            raise ValueError(f"--interval: must divide 5 minutes evenly, e.g. 5s, 10s, 30s or 1m (got {interval!r})")
+        return cls(seconds)
 
 
 @dataclass(frozen=True)
@@ -112,10 +120,6 @@ class RuleGroup:
         return {"name": self.name, "interval": self.interval, "rules": [r.to_dict() for r in self.rules]}
 
 
-class GenerationError(ValueError):
-    """Nothing to generate, or a budget that cannot be turned into rules."""
-
-
 def _money(amount: float) -> str:
     return f"${amount:,.2f}"
 
@@ -145,8 +149,25 @@ def _spent_query(budget: Budget) -> str:
     )
 
 
+def spend_rules(resolution: Resolution = Resolution(), match: Mapping[str, str] | None = None) -> list[RecordingRule]:
+    """The exact increases of spend, tokens and calls per series, every evaluation (``match``: of some only)."""
+    return [
+        RecordingRule(
+            record,
+            f"{promql.by(labels)} (\n"
+            + _indent(promql.exact_increase(promql.selector(metric, match or {}), resolution.interval_seconds))
+            + "\n)",
+        )
+        for record, metric, labels in SPEND_SERIES
+    ]
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
 class BudgetRules:
-    """The rules of one budget."""
+    """The rules of one budget, evaluated in the group after the spend rules they read."""
 
     def __init__(self, budget: Budget, resolution: Resolution = Resolution()) -> None:
         self.budget = budget
@@ -160,26 +181,36 @@ class BudgetRules:
 
     def recording(self) -> list[RecordingRule]:
         budget = self.budget
-        usage = promql.selector(COST, budget.match)
         by = promql.by(budget.group_labels)
         budget_label = {"budget": budget.name}
-        step, step_seconds = self.resolution.step, self.resolution.step_seconds
-        step_record = INCREASE_STEP.format(step=step)
-        hourly, per_step = self.series(INCREASE_1H), self.series(step_record)
-        if budget.is_calendar:
-            spend = promql.calendar_spend(budget.period, hourly, per_step, step_seconds, self.zero)
-        else:
-            spend = promql.rolling_spend(budget.period_seconds, hourly, per_step, step_seconds, self.zero)
+        increase = self.series(INCREASE)
+        usage = promql.selector(SERIES_INCREASE, budget.match)
         rules = [
             RecordingRule(AMOUNT, f"vector({budget.amount_usd!r})", dict(self.labels)),
-            RecordingRule(step_record, f"{by} (increase({usage}[{step}]))", budget_label),
-            RecordingRule(INCREASE_1H, f"{by} (increase({usage}[1h]))", budget_label),
-            RecordingRule(SPEND, spend, budget_label),
-            RecordingRule(RATIO, f"round({self.series(SPEND)} / {self.series(AMOUNT)} * 1e6) / 1e6", budget_label),
+            RecordingRule(
+                INCREASE, f"{by} ({usage})\nor on ({', '.join(budget.group_labels)})\n{self.zero}", budget_label
+            ),
         ]
+        if budget.is_calendar:
+            spend = promql.calendar_spend(
+                budget.period, self.series(SPEND), self.series(PERIOD_START), increase, self.zero
+            )
+            rules += [
+                RecordingRule(SPEND, spend, budget_label),
+                # After the total: the total's rule reads the start of the period the last total belongs to.
+                RecordingRule(
+                    PERIOD_START, f"{self.zero} + on () ({promql.PERIOD_START[budget.period]})", budget_label
+                ),
+            ]
+        else:
+            window = promql.window(budget.period_seconds)
+            rules.append(RecordingRule(SPEND, f"sum_over_time({increase}[{window}])", budget_label))
+        rules.append(
+            RecordingRule(RATIO, f"round({self.series(SPEND)} / {self.series(AMOUNT)} * 1e6) / 1e6", budget_label)
+        )
         if budget.alerts.forecast:
             # The spend at the period's end if the last day's spending rate goes on.
-            rate = f"(sum_over_time({hourly}[{promql.steps(86_400)}:1h]) or {self.zero}) / 86400"
+            rate = f"sum_over_time({increase}[{promql.window(86_400)}]) / 86400"
             left = promql.seconds_left(budget.period)
             forecast = (
                 f"round(\n  (\n    {self.series(SPEND)}\n    + {rate} * on () group_left () ({left})\n"
@@ -188,18 +219,12 @@ class BudgetRules:
             rules.append(RecordingRule(FORECAST, forecast, budget_label))
         if budget.alerts.burn_rate:
             sustainable = f"({self.series(AMOUNT)} / {budget.period_seconds})"
-
-            def over(seconds: int) -> str:
-                if seconds == step_seconds:
-                    return per_step
-                return f"sum_over_time({per_step}[{promql.steps(seconds)}:{step}])"
-
-            windows = {"5m": over(300), "30m": over(1800), "1h": hourly, "6h": over(21_600)}
-            for window, spend_in_window in windows.items():
+            for window, seconds in _WINDOW_SECONDS.items():
+                spent = f"sum_over_time({increase}[{promql.window(seconds)}])"
                 rules.append(
                     RecordingRule(
                         BURN_RATE.format(window=window),
-                        f"round(({spend_in_window}) / {_WINDOW_SECONDS[window]} / {sustainable} * 1e6) / 1e6",
+                        f"round({spent} / {seconds} / {sustainable} * 1e6) / 1e6",
                         budget_label,
                     )
                 )
@@ -282,18 +307,15 @@ class BudgetRules:
         return rules
 
 
-def generate(spec: BudgetFile, resolution: Resolution = Resolution()) -> list[RuleGroup]:
-    """One rule group per budget; raises ``GenerationError`` when there is nothing to generate."""
-    groups = []
-    for budget in spec.budgets:
-        rules = BudgetRules(budget, resolution)
-        groups.append(
-            RuleGroup(
-                f"llm-cost-tracker-budget-{budget.name}",
-                [*rules.recording(), *rules.alerting()],
-                interval=resolution.interval,
-            )
-        )
-    if not groups:
-        raise GenerationError("the budget file defines no budgets: no rules to generate")
-    return groups
+def generate(spec: BudgetFile | None, resolution: Resolution = Resolution()) -> list[RuleGroup]:
+    """The rule group of a budget file (``None``: the spend rules alone), evaluated as one group.
+
+    One group, so that every rule of an evaluation sees the same instant: the
+    budgets read the spend recorded a moment before, at the same timestamp, and
+    a period's boundary falls at the same evaluation for all of them.
+    """
+    rules: list[RecordingRule | AlertingRule] = list(spend_rules(resolution))
+    for budget in spec.budgets if spec is not None else ():
+        budget_rules = BudgetRules(budget, resolution)
+        rules += [*budget_rules.recording(), *budget_rules.alerting()]
+    return [RuleGroup(GROUP, rules, interval=resolution.interval)]

@@ -1,24 +1,27 @@
-"""PromQL fragments of the generated rules: templates rendered with strict undefined.
+"""PromQL of the generated rules: the one definition of "spend", and the calendar arithmetic.
 
-Only expressions are templated; the YAML around them is built as data
+Only expressions are built here; the YAML around them is built as data
 (``generator.py``) and dumped (``render.py``).
 
-Spend is rounded to nano-dollars and ratios to millionths so that a spend
-exactly at the budget is exactly 1, not 0.9999999999 (and so that promtool
-unit tests, which compare floats exactly, see the numbers a person expects).
+Spend is exact, not estimated (docs/exactness.md). ``increase()`` and ``rate()``
+extrapolate to the edges of their window and ignore a series' first sample;
+summed over a month of windows that is percents off. Instead, at every rule
+evaluation ``exact_increase`` records, per series, how much the counter grew
+since the previous evaluation, from raw samples:
 
-How a calendar period's spend is exact (``period_spend``): the budget's usage
-is recorded as its increase over the last hour and over the last step (5
-minutes unless ``rules generate --step`` says otherwise), at every rule
-evaluation. The period's spend is the sum of the hourly
-increases recorded at hour boundaries whose hour lies inside the period (a
-``[31d:1h]`` subquery: its steps are aligned to absolute hours) plus the
-step increases recorded since the last hour boundary (``[1h:5m]``). The
-hour ending at 00:00 on the 1st belongs to the previous month and is left
-out. ``increase()`` handles counter resets (an exporter restart), and the
-sum over series handles exporter replicas. Inside a subquery, the
-evaluation time of the rule itself is ``max_over_time(vector(time())[1m:1m]
-@ end())``, the last whole minute.
+- the last sample in the interval minus the last sample before it;
+- a drop (an exporter restart) counts what the old process added in the
+  interval and what the new one counted from 0;
+- a series with no earlier sample (new, or back after a long gap) counts from
+  its first sample in the interval, which the exporter serves as 0
+  (``web.new_series_hold_seconds``).
+
+Those increases telescope: their sum over any run of evaluations is exactly
+what the counters grew by. A period's spend is their sum: a running total
+for calendar periods (``calendar_spend``: the previous total, or 0 when a new
+day, week or month has begun, plus this evaluation's increase), a plain
+``sum_over_time`` for rolling windows. Reports and dashboards sum the same
+recorded increases.
 """
 
 from __future__ import annotations
@@ -26,42 +29,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-import jinja2
-
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)  # noqa: S701 - PromQL, not HTML
-
-NOW: Final = "max_over_time(vector(time())[1m:1m] @ end())"
-"""The rule's evaluation time (to the minute), usable inside a subquery."""
-
-_PERIOD_START: Final = {
-    "day": "{{ now }} - {{ now }} % 86400",
+_NOW: Final = "vector(time() - 0.001)"
+"""The evaluation's time, less a millisecond: an increase recorded at exactly midnight (it covers the interval
+that ends there) belongs to the day that ends, as a report's ``(start, end]`` says."""
+PERIOD_START: Final = {
+    "day": f"floor({_NOW} / 86400) * 86400",
     # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC.
-    "week": "{{ now }} - ({{ now }} + 259200) % 604800",
-    "month": "{{ now }} - {{ now }} % 86400 - (day_of_month({{ now }}) - 1) * 86400",
+    "week": f"floor(({_NOW} + 259200) / 604800) * 604800 - 259200",
+    "month": f"floor({_NOW} / 86400) * 86400 - (day_of_month({_NOW}) - 1) * 86400",
 }
-_SECONDS_LEFT: Final = {
-    "day": "86400 - time() % 86400",
-    "week": "604800 - (time() + 259200) % 604800",
-    "month": "(days_in_month() - day_of_month()) * 86400 + 86400 - time() % 86400",
-}
-_CALENDAR_RANGE: Final = {"day": "1d", "week": "7d", "month": "31d"}
-
-_COMPLETE_HOURS = _ENV.from_string(
-    "sum_over_time(({{ hourly }} and on () (vector(time()) - 3600 >= on () ({{ start }})))[{{ range }}:1h])"
-)
-_CURRENT_HOUR = _ENV.from_string(
-    "sum_over_time(({{ steps }} and on () "
-    "(floor((vector(time()) - {{ step_seconds }}) / 3600) == on () floor({{ now }} / 3600)))[3599s:{{ step }}])"
-)
-_SUM_OR_ZERO = _ENV.from_string(
-    """round(
-  (
-    ({{ first }} or {{ zero }})
-    +
-    ({{ second }} or {{ zero }})
-  ) * 1e9
-) / 1e9"""
-)
+"""The start of the current calendar period (UTC), as a one-element vector of whole seconds."""
+_PERIOD_LENGTH: Final = {"day": "86400", "week": "604800", "month": f"days_in_month({_NOW}) * 86400"}
+CALENDAR_LOOKBACK: Final = {"day": "1d", "week": "7d", "month": "31d"}
+"""How far back a running total is looked for: it survives a Prometheus outage shorter than the period."""
 
 
 def selector(metric: str, labels: Mapping[str, str]) -> str:
@@ -75,57 +55,80 @@ def selector(metric: str, labels: Mapping[str, str]) -> str:
                 break
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         matchers.append(f'{name}{operator}"{escaped}"')
-    return f"{metric}{{{','.join(matchers)}}}"
+    return f"{metric}{{{','.join(matchers)}}}" if matchers or not metric else metric
 
 
-def steps(seconds: int) -> str:
-    """A subquery range holding exactly ``seconds`` worth of steps.
-
-    Prometheus 2 includes a sample at the range's start, Prometheus 3 does not:
-    ``[1h:5m]`` has 13 steps in one and 12 in the other. One second less has
-    12 in both.
-    """
-    return f"{seconds - 1}s"
-
-
-def by(labels: Mapping[str, str]) -> str:
+def by(labels: Mapping[str, str] | tuple[str, ...]) -> str:
     return f"sum by ({', '.join(labels)})" if labels else "sum"
 
 
 def duration(seconds: int) -> str:
     """A PromQL duration: ``300`` → ``5m``, ``10`` → ``10s``."""
-    for unit, size in (("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
 
-def _current_hour(step_series: str, step_seconds: int) -> str:
-    return _CURRENT_HOUR.render(steps=step_series, step_seconds=step_seconds, step=duration(step_seconds), now=NOW)
+def window(seconds: int) -> str:
+    """A range holding exactly the recorded samples of the last ``seconds`` (one per evaluation).
+
+    Prometheus 2 includes a sample at the range's start, Prometheus 3 does not;
+    one second less than the window gives the same samples in both.
+    """
+    return f"{seconds - 1}s"
 
 
-def calendar_spend(period: str, hourly: str, step_series: str, step_seconds: int, zero: str) -> str:
-    """Spend in the current calendar period (day, week or month, UTC), exact to one step (5 minutes)."""
-    start = _ENV.from_string(_PERIOD_START[period]).render(now=NOW)
-    complete = _COMPLETE_HOURS.render(hourly=hourly, start=start, range=_CALENDAR_RANGE[period])
-    current = _current_hour(step_series, step_seconds)
-    return _SUM_OR_ZERO.render(first=complete, second=current, zero=zero)
+def lookback_seconds(interval_s: int) -> int:
+    """How far back ``exact_increase`` looks for a series' previous sample: 60 evaluations, 5 minutes to an hour.
+
+    A gap in the samples shorter than this (a Prometheus restart, failed
+    scrapes) is bridged: the growth across it is counted. After a longer one
+    the series counts again from its first sample after the gap.
+    """
+    return min(3600, max(300, 60 * interval_s))
 
 
-def rolling_spend(seconds: int, hourly: str, step_series: str, step_seconds: int, zero: str) -> str:
-    """Spend in the last ``seconds``: steps under a day; above, whole hours plus the current hour
-    (so the oldest, partial hour of the window is left out: under 1/24 of a one-day window)."""
-    if seconds < 86_400:
-        return (
-            f"round(\n  (sum_over_time({step_series}[{steps(seconds)}:{duration(step_seconds)}]) or {zero}) * 1e9\n)"
-            " / 1e9"
-        )
-    start = f"{NOW} - {seconds}"
-    complete = _COMPLETE_HOURS.render(hourly=hourly, start=start, range=f"{seconds}s")
-    current = _current_hour(step_series, step_seconds)
-    return _SUM_OR_ZERO.render(first=complete, second=current, zero=zero)
+def exact_increase(counter: str, interval_s: int) -> str:
+    """Per series of ``counter`` (a selector), its growth over the evaluation interval, from raw samples.
+
+    ``last`` is the interval's last sample, ``before`` the last sample before
+    the interval. Counted, in this order of precedence:
+
+    1. ``last - before`` when the counter did not drop;
+    2. after a drop (a restart): what the old process added (its highest value
+       in the interval minus ``before``; the new process shows 0 for its first
+       ``web.new_series_hold_seconds``) plus ``last``, counted from 0;
+    3. with no sample before: ``last`` minus the interval's first sample, the 0 the
+       exporter serves first;
+    4. with no sample in the interval, but one before: 0, so the series is continuous.
+    """
+    step = duration(interval_s)
+    last = f"last_over_time({counter}[{step}])"
+    before = f"last_over_time({counter}[{duration(lookback_seconds(interval_s))}] offset {step})"
+    return (
+        f"(\n  ({last} - {before}) >= 0\n  unless resets({counter}[{step}]) > 0\n)\n"
+        f"or\n  clamp_min(max_over_time({counter}[{step}]) - {before}, 0) + {last}\n"
+        f"or\n  {last} - min_over_time({counter}[{step}])\n"
+        f"or\n  {before} * 0"
+    )
+
+
+def calendar_spend(period: str, total: str, period_start: str, increase: str, zero: str) -> str:
+    """The running total of a calendar period: the last total if it is of this period (else 0), plus ``increase``.
+
+    ``total`` and ``period_start`` are the selectors of the recorded total and
+    of the recorded start of the period it belongs to; ``increase`` this
+    evaluation's increase; ``zero`` a 0 with the total's labels.
+    """
+    lookback = CALENDAR_LOOKBACK[period]
+    return (
+        f"(\n  (\n    last_over_time({total}[{lookback}])\n"
+        f"    and on () (last_over_time({period_start}[{lookback}]) == on () ({PERIOD_START[period]}))\n  )\n"
+        f"  or\n  {zero}\n)\n+ {increase}"
+    )
 
 
 def seconds_left(period: str) -> str:
     """Seconds until the current calendar period ends, as a one-element vector."""
-    return _SECONDS_LEFT[period]
+    return f"{PERIOD_START[period]} + {_PERIOD_LENGTH[period]} - vector(time())"
