@@ -181,7 +181,7 @@ class Traffic:
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, targets: list[int], binary: str) -> None:
+    def __init__(self, workdir: Path, targets: list[int], binary: str, features: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.port = free_port()
         rules = workdir / "budgets.rules.yaml"
@@ -208,6 +208,7 @@ class Prometheus:
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
+            *([f"--enable-feature={','.join(features)}"] if features else []),
         ]
         self.process = spawn("prometheus", self.argv, workdir, f"http://127.0.0.1:{self.port}/-/ready")
 

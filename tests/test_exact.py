@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from demo.stack import stop_all
@@ -25,8 +26,8 @@ from tests.exactness import BUDGETS, PRICES, Call, Exporter, Prometheus, Traffic
 pytestmark = pytest.mark.binary
 
 
-def start_prometheus(workdir: Path, targets: list[int]) -> Prometheus:
-    return Prometheus(workdir, targets, need_binary("prometheus"))
+def start_prometheus(workdir: Path, targets: list[int], *features: str) -> Prometheus:
+    return Prometheus(workdir, targets, need_binary("prometheus"), features)
 
 
 @pytest.fixture
@@ -150,3 +151,21 @@ def test_two_replicas_share_the_traffic(workdir: Path, cleanup: list[Any]) -> No
     traffic.send_all()
     assert traffic.refused == 0
     assert_exact(prometheus, traffic.answered, started, *replicas)
+
+
+def test_scraped_as_protobuf(workdir: Path, cleanup: list[Any]) -> None:
+    """Prometheus asks for protobuf with native histograms (2.40) or created timestamps (2.50): the same numbers."""
+    exporter = Exporter(workdir, "exporter").start()
+    cleanup.append(exporter)
+    prometheus = start_prometheus(workdir, [exporter.web], "native-histograms")
+    cleanup.append(prometheus)
+    prometheus.wait_scraping(exporter)
+    started = datetime.now(tz=UTC)
+    traffic = Traffic(calls(40, seed=5))
+    traffic.route_to(exporter.otlp_url)
+    traffic.send_all()
+    assert_exact(prometheus, traffic.answered, started, exporter)
+    assert prometheus.query("sum(llm_request_duration_seconds_count)") == len(traffic.answered)
+    metrics = httpx.get(f"http://127.0.0.1:{exporter.web}/metrics", timeout=10).text
+    assert 'llm_cost_tracker_scrapes_total{format="protobuf",reader="scraper"}' in metrics
+    assert 'llm_cost_tracker_scrapes_total{format="text",reader="scraper"} 0.0' in metrics

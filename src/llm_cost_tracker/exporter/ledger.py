@@ -24,10 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from llm_cost_tracker.exporter.usage import NO_TOKENS, TOKEN_TYPES, LabelKey, Tokens
-from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
+from llm_cost_tracker.clock import Clock, system_clock
+from llm_cost_tracker.exporter import exposition
+from llm_cost_tracker.exporter.exposition import SERIES_LABELS, Snapshot, label_text
+from llm_cost_tracker.exporter.usage import NO_TOKENS, LabelKey, Tokens
+from llm_cost_tracker.pricing.prices import ResolvedPrice
 
-SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 OVERFLOW: Final = "__overflow__"
 OVERFLOW_KEY: Final[LabelKey] = (OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
 
@@ -50,33 +52,25 @@ GENAI_DURATION_BUCKETS: Final = (
 """The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
 
 
-def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    """``org="acme",project="checkout"`` (escaped as the text exposition format requires)."""
-    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True))
-
-
-def format_value(value: float) -> str:
-    """Go-style float text, as Prometheus writes it."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 class SeriesState:
     """Every counter of one (org, project, provider, model, operation) series."""
 
-    __slots__ = ("buckets", "cost_fusd", "duration_count", "duration_sum", "errors", "labels", "ok", "tokens")
+    __slots__ = (
+        "buckets",
+        "cost_fusd",
+        "created",
+        "duration_count",
+        "duration_sum",
+        "errors",
+        "labels",
+        "ok",
+        "tokens",
+    )
 
-    def __init__(self, key: LabelKey, bucket_count: int) -> None:
+    def __init__(self, key: LabelKey, bucket_count: int, created: float) -> None:
         self.labels = label_text(SERIES_LABELS, key)
+        self.created = created
+        """When the series began (Unix seconds): the created timestamp of its counters."""
         self.cost_fusd = 0
         self.tokens = [0, 0, 0, 0, 0]
         self.ok = 0
@@ -100,6 +94,7 @@ class UsageLedger:
         *,
         hold_s: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = system_clock,
     ) -> None:
         self.lock = threading.Lock()
         self.max_series = max_series
@@ -107,8 +102,10 @@ class UsageLedger:
         self.hold_s = hold_s
         """How long a new series stays at 0 after a scrape first served it (0: shown at once)."""
         self.monotonic = monotonic
+        self.clock = clock
         self._series: dict[LabelKey, SeriesState] = {}
         self._unpriced: dict[tuple[str, str, str], int] = {}
+        self._created: dict[tuple[str, str, str], float] = {}
         self._prices: dict[tuple[str, str], ResolvedPrice] = {}
         self._held: dict[tuple[str, ...], float] = {}
         """New series still shown at 0 → when a scrape first served them (-1: not yet)."""
@@ -150,7 +147,7 @@ class UsageLedger:
             if len(self._series) >= self.max_series and key != OVERFLOW_KEY:
                 self.dropped["llm_cost_usd_total"] = self.dropped.get("llm_cost_usd_total", 0) + 1
                 return self.series(OVERFLOW_KEY)
-            state = self._series[key] = SeriesState(key, len(self.bounds) + 1)
+            state = self._series[key] = SeriesState(key, len(self.bounds) + 1, self.clock())
             if self.hold_s > 0:
                 self._held[key] = -1.0
         return state
@@ -205,8 +202,10 @@ class UsageLedger:
             self.dropped["llm_unpriced_requests_total"] = self.dropped.get("llm_unpriced_requests_total", 0) + 1
             key = (OVERFLOW, OVERFLOW, reason)
         self.version += 1
-        if key not in self._unpriced and self.hold_s > 0:
-            self._held[key] = -1.0
+        if key not in self._unpriced:
+            self._created[key] = self.clock()
+            if self.hold_s > 0:
+                self._held[key] = -1.0
         self._unpriced[key] = self._unpriced.get(key, 0) + calls
 
     def note_price(self, provider: str, model: str, price: ResolvedPrice) -> None:
@@ -219,7 +218,11 @@ class UsageLedger:
         self._prices[key] = price
 
     def render(self, scrape: bool = False) -> str:
-        """The ledger's metric families in the Prometheus text exposition format (0.0.4).
+        """The ledger's metric families in the Prometheus text exposition format (0.0.4)."""
+        return exposition.text(self.snapshot(scrape))
+
+    def snapshot(self, scrape: bool = False, org: str | None = None) -> Snapshot:
+        """A copy of every counter, to render without the lock (``org``: that org's series only).
 
         ``scrape``: the reader is a Prometheus-style scraper (it sent ``X-Prometheus-Scrape-Timeout-Seconds``),
         so new series are held at 0 for it; anyone else (``curl``) sees the true values.
@@ -230,12 +233,25 @@ class UsageLedger:
                 self._release_held()
             zero_buckets = (0,) * (len(self.bounds) + 1)
             series = [
-                (s.labels, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0)
+                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created)
                 if key in held
-                else (s.labels, s.cost_fusd, tuple(s.tokens), s.ok, s.errors, tuple(s.buckets), s.duration_sum)
+                else (
+                    s.labels,
+                    key,
+                    s.cost_fusd,
+                    (s.tokens[0], s.tokens[1], s.tokens[2], s.tokens[3], s.tokens[4]),
+                    s.ok,
+                    s.errors,
+                    tuple(s.buckets),
+                    s.duration_sum,
+                    s.created,
+                )
                 for key, s in self._series.items()
+                if org is None or key[0] == org
             ]
-            unpriced = [(key, 0 if key in held else count) for key, count in self._unpriced.items()]
+            unpriced = [
+                (key, 0 if key in held else count, self._created.get(key, 0.0)) for key, count in self._unpriced.items()
+            ]
             prices = list(self._prices.items())
             dropped = dict(self.dropped)
             if scrape:
@@ -246,55 +262,4 @@ class UsageLedger:
                 self.scrapes += 1
                 if not held:
                     self.served_version = self.version
-
-        out: list[str] = []
-        add = out.append
-        add("# HELP llm_cost_usd_total Cost of LLM calls in USD, priced from the price catalog.")
-        add("# TYPE llm_cost_usd_total counter")
-        for labels, cost_fusd, *_ in series:
-            add(f"llm_cost_usd_total{{{labels}}} {format_value(cost_fusd / FUSD_PER_USD)}")
-        add("# HELP llm_tokens_total Tokens of LLM calls by non-overlapping type (input = uncached input).")
-        add("# TYPE llm_tokens_total counter")
-        for labels, _, counts, *_ in series:
-            for token_type, count in zip(TOKEN_TYPES, counts, strict=True):
-                add(f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}')
-        add("# HELP llm_requests_total LLM calls by outcome.")
-        add("# TYPE llm_requests_total counter")
-        for labels, _, _, ok, errors, *_ in series:
-            add(f'llm_requests_total{{{labels},outcome="ok"}} {ok}')
-            add(f'llm_requests_total{{{labels},outcome="error"}} {errors}')
-        add("# HELP llm_request_duration_seconds Duration of LLM calls.")
-        add("# TYPE llm_request_duration_seconds histogram")
-        bounds = [format_value(b) for b in self.bounds]
-        for labels, _, _, _, _, buckets, duration_sum in series:
-            cumulative = 0
-            for bound, count in zip(bounds, buckets, strict=False):
-                cumulative += count
-                add(f'llm_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
-            total = cumulative + buckets[-1]
-            add(f'llm_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
-            add(f"llm_request_duration_seconds_sum{{{labels}}} {format_value(duration_sum)}")
-            add(f"llm_request_duration_seconds_count{{{labels}}} {total}")
-        add("# HELP llm_unpriced_requests_total LLM calls that no price applies to (counted at $0 cost).")
-        add("# TYPE llm_unpriced_requests_total counter")
-        unpriced_names = ("provider", "model", "reason")
-        for key, count in unpriced:
-            add(f"llm_unpriced_requests_total{{{label_text(unpriced_names, key)}}} {count}")
-        add(
-            "# HELP llm_price_usd_per_token Base price in USD per token of every model seen, "
-            "for re-pricing history in PromQL."
-        )
-        add("# TYPE llm_price_usd_per_token gauge")
-        for (provider, model), price in prices:
-            labels = label_text(("provider", "model"), (provider, model))
-            for token_type, usd in price.usd_per_token().items():
-                add(f'llm_price_usd_per_token{{{labels},token_type="{token_type}"}} {format_value(usd)}')
-        add(
-            "# HELP llm_cost_tracker_series_dropped_total Records folded into an __overflow__ series "
-            "(or, for prices, not exported) because a metric reached its series cap."
-        )
-        add("# TYPE llm_cost_tracker_series_dropped_total counter")
-        for metric in ("llm_cost_usd_total", "llm_unpriced_requests_total", "llm_price_usd_per_token"):
-            add(f'llm_cost_tracker_series_dropped_total{{metric="{metric}"}} {dropped.get(metric, 0)}')
-        add("")
-        return "\n".join(out)
+        return Snapshot(series, unpriced, prices, dropped, self.bounds)

@@ -79,6 +79,12 @@ class SelfMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=registry,
         )
+        self.scrapes = Counter(
+            "llm_cost_tracker_scrapes",
+            "Requests for /metrics, by format (text or protobuf) and reader (scraper or other).",
+            ("format", "reader"),
+            registry=registry,
+        )
         self.dedupe_entries = Gauge(
             "llm_cost_tracker_dedupe_entries",
             "Provider calls remembered to count duplicate spans once.",
@@ -119,5 +125,8 @@ class SelfMetrics:
         for signal in ("traces", "metrics", "logs"):
             for reason in REQUEST_ERRORS:
                 self.otlp_request_errors.labels(signal, reason)
+        for fmt in ("text", "protobuf"):
+            for reader in ("scraper", "other"):
+                self.scrapes.labels(fmt, reader)
         self.reload_success.set(1)
         self.reload_timestamp.set_to_current_time()

@@ -73,7 +73,12 @@ class Service:
         self.receiver = SwapReceiver(self.config, load_budget_file(self.config), resolver, self.registry, clock)
         self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
         self.web_app = create_web_app(
-            self.ledger, self.registry, self.reload, lambda: self.ready, extra_routes=self.receiver.routes()
+            self.ledger,
+            self.registry,
+            self.reload,
+            lambda: self.ready,
+            extra_routes=self.receiver.routes(),
+            scrapes=self.metrics.scrapes,
         )
 
     def reload(self) -> None:

@@ -8,16 +8,19 @@ ingestion on the event loop.
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 from collections.abc import Callable
 
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import Counter as PromCounter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from llm_cost_tracker.exporter import exposition, exposition_proto
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.inputfile import InputFileError
 
@@ -29,15 +32,32 @@ SCRAPE_HEADER = "x-prometheus-scrape-timeout-seconds"
 
 
 def render_metrics(
-    ledger: UsageLedger, registry: CollectorRegistry, accept_encoding: str | None, scrape: bool = True
+    ledger: UsageLedger,
+    registry: CollectorRegistry,
+    accept_encoding: str | None,
+    scrape: bool = True,
+    accept: str | None = None,
+    scrapes: PromCounter | None = None,
 ) -> Response:
-    """The ledger's families and the self-metrics, in the text format (0.0.4), which every Prometheus reads."""
-    body = ledger.render(scrape).encode() + generate_latest(registry)
+    """The ledger's families and the self-metrics: the text format (0.0.4), which every Prometheus reads, or
+    protobuf with created timestamps when the scraper prefers it."""
+    snapshot = ledger.snapshot(scrape)
+    protobuf = exposition_proto.wants_protobuf(accept)
+    if scrapes is not None:
+        scrapes.labels("protobuf" if protobuf else "text", "scraper" if scrape else "other").inc()
+    if protobuf:
+        body = exposition_proto.delimited(
+            itertools.chain(exposition_proto.ledger_families(snapshot), exposition_proto.registry_families(registry))
+        )
+        media_type = exposition_proto.CONTENT_TYPE
+    else:
+        body = exposition.text(snapshot).encode() + generate_latest(registry)
+        media_type = CONTENT_TYPE_LATEST
     headers = {}
     if accept_encoding and "gzip" in accept_encoding:
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
-    return Response(body, headers=headers, media_type=CONTENT_TYPE_LATEST)
+    return Response(body, headers=headers, media_type=media_type)
 
 
 def create_web_app(
@@ -46,13 +66,20 @@ def create_web_app(
     reload: Callable[[], None],
     is_ready: Callable[[], bool],
     extra_routes: list[BaseRoute] | None = None,
+    scrapes: PromCounter | None = None,
 ) -> Starlette:
     """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
 
     async def metrics(request: Request) -> Response:
         headers = request.headers
         return await anyio.to_thread.run_sync(
-            render_metrics, ledger, registry, headers.get("accept-encoding"), SCRAPE_HEADER in headers
+            render_metrics,
+            ledger,
+            registry,
+            headers.get("accept-encoding"),
+            SCRAPE_HEADER in headers,
+            headers.get("accept"),
+            scrapes,
         )
 
     async def healthy(request: Request) -> Response:
