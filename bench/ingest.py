@@ -30,8 +30,8 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from bench.loadgen import LoadResult, run_load
 from bench.workload import SPANS_PER_REQUEST, Template, json_template, protobuf_template
 from demo.stack import free_port
+from llm_cost_tracker.exporter.aliases import ALIASES
 from llm_cost_tracker.exporter.decode import iter_spans_proto
-from llm_cost_tracker.exporter.normalise import ALIASES
 from llm_cost_tracker.exporter.selfmetrics import is_compiled
 
 PROTOBUF = "application/x-protobuf"

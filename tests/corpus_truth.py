@@ -97,6 +97,46 @@ OPENLIT = {
     ),
 }
 
+# The Anthropic calls, 6 and 7, as the API answered them.
+TRUTH_ANTHROPIC = Expect(tokens(128 + 64, 4096 + 4096, 2048, 256 + 77), SONNET_CALL_6 + SONNET_CALL_7, ok=2)
+TRUTH = {**TRUTH_OPENAI, "claude-3-5-sonnet-20241022": TRUTH_ANTHROPIC}
+WITHOUT_EMBEDDINGS = {k: v for k, v in TRUTH.items() if k != "text-embedding-3-small"}
+
+# The Vercel AI SDK's default telemetry reports no reasoning tokens: o3-mini's output holds them, unsplit
+# (the cost is the same: reasoning is priced as output).
+VERCEL_AI = {**TRUTH, "o3-mini": Expect(tokens(256, 1280, output=900), 0.0049456)}
+# Traceloop for Node: no cache detail for OpenAI, a streamed call's usage estimated with tiktoken (6 and 5
+# where the API said 42 and 12), no span at all for the 429 or for embeddings.
+TRACELOOP_NODE = {
+    "gpt-4o-2024-08-06": Expect(tokens(1250, output=180), cost(1250, output=180, prices=GPT_4O)),
+    "o3-mini": Expect(tokens(1536, output=900), cost(1536, output=900, prices=O3_MINI)),
+    "gpt-4o-mini": Expect(tokens(6, output=5), cost(6, output=5, prices=GPT_4O_MINI)),
+    "claude-3-5-sonnet-20241022": TRUTH_ANTHROPIC,
+}
+# Pydantic AI: calls 1-4 and 6-7, plus call 1 again through the Chat Completions API (its call 8).
+PYDANTIC_AI = {
+    **WITHOUT_EMBEDDINGS,
+    "gpt-4o-2024-08-06": Expect(tokens(2 * 226, 2 * 1024, output=2 * 180), 2 * 0.003645, ok=2),
+}
+# Gemini (tests/corpus/_capture/provider_gemini.py): G1 952 / 2048 / 0 / 150 / 400, G2 (streamed)
+# 300 / 512 / 0 / 61 / 96; G3 a 429. Google's list prices for gemini-2.5-flash: 0.30 in, 0.03 cached, 2.50 out.
+GEMINI_FLASH = (0.30, 0.03, 0.30, 2.50)
+GEMINI = {
+    "gemini-2.5-flash": Expect(
+        tokens(952 + 300, 2048 + 512, 0, 150 + 61, 400 + 96),
+        cost(952 + 300, 2048 + 512, 0, 150 + 61 + 400 + 96, prices=GEMINI_FLASH),
+        ok=2,
+    ),
+    "gemini-2.5-pro": Expect({}, 0.0, ok=0, error=1),
+}
+# Strands drops reasoning detail; its agents ran gpt-4o-2024-08-06 (call 1), the streamed Anthropic call (7) and
+# o3-mini twice.
+STRANDS = {
+    "gpt-4o-2024-08-06": TRUTH_OPENAI["gpt-4o-2024-08-06"],
+    "claude-3-5-sonnet-20241022": Expect(tokens(64, 4096, output=77), SONNET_CALL_7),
+    "o3-mini": Expect(tokens(2 * 256, 2 * 1280, output=2 * 900), 2 * 0.0049456, ok=2),
+}
+
 SPANS = {
     "openai-v2": OPENAI_V2,
     "openai-v2-latest-experimental": OPENAI_V2,
@@ -107,6 +147,20 @@ SPANS = {
     "anthropic-sdk-native": ANTHROPIC_NATIVE,
     "litellm": LITELLM,
     "openlit-local-pricing": OPENLIT,
+    "openinference": TRUTH,
+    "openinference-langchain": WITHOUT_EMBEDDINGS,  # LangChain's embeddings emit no span
+    "openinference-langchain-nested": TRUTH,
+    "vercel-ai": VERCEL_AI,
+    "vercel-ai-chat": VERCEL_AI,
+    "vercel-ai-supplemental": TRUTH,
+    "vercel-ai-legacy": TRUTH,
+    "traceloop-node": TRACELOOP_NODE,
+    "anthropic-sdk-native-node": {"claude-3-5-sonnet-20241022": TRUTH_ANTHROPIC},
+    "pydantic-ai": PYDANTIC_AI,
+    "google-genai": GEMINI,
+    "google-adk": GEMINI,
+    "strands": STRANDS,
+    "strands-latest-experimental": STRANDS,
 }
 
 # From metrics pushes only input and output tokens exist (no cache, no reasoning detail).

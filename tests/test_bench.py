@@ -9,8 +9,8 @@ from starlette.testclient import TestClient
 from bench.loadgen import run_load
 from bench.naive_exporter import create_app
 from bench.workload import SPANS_PER_REQUEST, json_template, protobuf_template
+from llm_cost_tracker.exporter.aliases import ALIASES
 from llm_cost_tracker.exporter.decode import iter_spans_json, iter_spans_proto
-from llm_cost_tracker.exporter.normalise import ALIASES
 from tests.conftest import LiveServer, usage_by_model
 
 

@@ -19,23 +19,25 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 
-def bodies(folder: str, signal: str) -> dict[str, tuple[bytes, str, dict[str, str]]]:
-    """The folder's ``signal`` payload in every encoding it can be sent in."""
+Body = tuple[bytes, str, dict[str, str]]
+
+
+def bodies(folder: str, signal: str) -> dict[str, list[Body]]:
+    """The folder's ``signal`` payloads (in the order they were sent) in every encoding they can be sent in."""
     path = CORPUS / folder
-    out: dict[str, tuple[bytes, str, dict[str, str]]] = {}
+    out: dict[str, list[Body]] = {}
     for pb in sorted(path.glob(f"{signal}-*.pb")):
         raw = pb.read_bytes()
-        out["protobuf"] = (raw, PROTOBUF, {})
-        out["gzip"] = (gzip.compress(raw), PROTOBUF, {"Content-Encoding": "gzip"})
+        out.setdefault("protobuf", []).append((raw, PROTOBUF, {}))
         wire = pb.with_suffix(".pb.gz")
-        if wire.exists():
-            out["gzip"] = (wire.read_bytes(), PROTOBUF, {"Content-Encoding": "gzip"})
+        gzipped = wire.read_bytes() if wire.exists() else gzip.compress(raw)
+        out.setdefault("gzip", []).append((gzipped, PROTOBUF, {"Content-Encoding": "gzip"}))
         rendered = pb.with_suffix(".otlp.json")
         if rendered.exists():
-            out["json"] = (rendered.read_bytes(), JSON, {})
+            out.setdefault("json", []).append((rendered.read_bytes(), JSON, {}))
     for js in sorted(path.glob(f"{signal}-*.json")):
         if not js.name.endswith(".otlp.json"):
-            out["json-exporter"] = (js.read_bytes(), JSON, {})
+            out.setdefault("json-exporter", []).append((js.read_bytes(), JSON, {}))
     return out
 
 
@@ -56,10 +58,10 @@ def assert_usage(server: LiveServer, expected: dict[str, Expect]) -> None:
 @pytest.mark.parametrize(("folder", "encoding"), cases(SPANS, "traces"))
 def test_spans_give_the_truth(start_server: Callable[..., LiveServer], folder: str, encoding: str) -> None:
     server = start_server()
-    body, content_type, headers = bodies(folder, "traces")[encoding]
-    response = server.post("/v1/traces", body, content_type, **headers)
-    assert response.status_code == 200
-    assert response.headers["content-type"] == content_type
+    for body, content_type, headers in bodies(folder, "traces")[encoding]:
+        response = server.post("/v1/traces", body, content_type, **headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == content_type
     assert_usage(server, SPANS[folder])
 
 
@@ -69,8 +71,8 @@ def test_metrics_give_what_the_source_reports(
 ) -> None:
     # The captures are older than this exporter, so their first cumulative point must be kept.
     server = start_server(ingest={"usage_from": "metrics", "cumulative_initial_value": "keep"})
-    body, content_type, headers = bodies(folder, "metrics")[encoding]
-    assert server.post("/v1/metrics", body, content_type, **headers).status_code == 200
+    for body, content_type, headers in bodies(folder, "metrics")[encoding]:
+        assert server.post("/v1/metrics", body, content_type, **headers).status_code == 200
     assert_usage(server, METRICS[folder])
 
 
@@ -79,8 +81,9 @@ def test_spans_and_metrics_of_one_app_count_once(start_server: Callable[..., Liv
     """Apps send both signals; by default spans count and metric points are ignored."""
     server = start_server()
     for signal, path in (("traces", "/v1/traces"), ("metrics", "/v1/metrics"), ("logs", "/v1/logs")):
-        for body, content_type, headers in bodies(folder, signal).values():
-            assert server.post(path, body, content_type, **headers).status_code == 200
+        for payloads in bodies(folder, signal).values():
+            for body, content_type, headers in payloads:
+                assert server.post(path, body, content_type, **headers).status_code == 200
     # Every encoding of the same spans was sent: each call still counts once.
     assert_usage(server, SPANS[folder])
 

@@ -6,7 +6,8 @@ import subprocess
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from llm_cost_tracker.exporter.ledger import OVERFLOW_KEY, UsageLedger, format_value
+from llm_cost_tracker.exporter.exposition import format_value
+from llm_cost_tracker.exporter.ledger import OVERFLOW_KEY, UsageLedger
 from tests.conftest import CORPUS, LiveServer, need_binary
 from tests.golden import GOLDEN, METRICS_CASES, render_metrics
 from tests.test_otlp_http import PROTOBUF

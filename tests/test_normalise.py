@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from llm_cost_tracker.exporter.aliases import ALIASES, canonical_attributes
+from llm_cost_tracker.exporter.dialects import normalise_operation, normalise_provider
 from llm_cost_tracker.exporter.normalise import (
-    ALIASES,
     REJECTED_INVALID_USAGE,
-    REJECTED_MISSING_USAGE,
     InvalidUsage,
-    LabelMapping,
-    LabelSource,
     SpanNormaliser,
     as_token_count,
-    canonical_attributes,
-    normalise_operation,
-    normalise_provider,
     split_tokens,
 )
 from llm_cost_tracker.exporter.usage import UsageRecord
+from llm_cost_tracker.labels import LabelMapping, LabelSource
 
 LABELS = LabelMapping((), "default", (LabelSource("resource", "service.name"),), "unknown")
 
@@ -105,8 +101,11 @@ def test_a_model_attribute_alone_is_not_a_call() -> None:
     assert normalise({"gen_ai.request.model": "gpt-4o"}) == "not_genai"
 
 
-def test_a_genai_client_span_without_usage_is_rejected() -> None:
-    assert normalise({"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": "chat"}) == REJECTED_MISSING_USAGE
+def test_a_genai_client_span_without_usage_is_a_call_without_usage() -> None:
+    # The ingestor rejects it (missing_usage), unless another span of the same call has the usage.
+    record = normalise({"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": "chat"})
+    assert isinstance(record, UsageRecord)
+    assert (record.ok, record.has_usage) == (True, False)
 
 
 def test_a_failed_call_counts_as_an_error_without_tokens() -> None:
@@ -171,3 +170,80 @@ def test_span_attribute_labels() -> None:
     record = normaliser(fields, {}, None, "s", 0, 0, 0, b"k")
     assert isinstance(record, UsageRecord)
     assert record.labels[:2] == ("acme", "openai")
+
+
+def test_the_proposed_cost_attributes_in_usd_are_a_reported_cost() -> None:
+    base = {"gen_ai.request.model": "m", "gen_ai.provider.name": "x", "gen_ai.usage.input_tokens": 10}
+    usd = normalise({**base, "gen_ai.usage.cost.amount": 0.25, "gen_ai.usage.cost.currency": "USD"})
+    assert isinstance(usd, UsageRecord)
+    assert usd.reported_cost_usd == 0.25
+    eur = normalise({**base, "gen_ai.usage.cost.amount": 0.25, "gen_ai.usage.cost.currency": "EUR"})
+    assert isinstance(eur, UsageRecord)
+    assert eur.reported_cost_usd is None  # not a cost in US dollars
+    pydantic_ai = normalise({**base, "operation.cost": 0.003645})
+    assert isinstance(pydantic_ai, UsageRecord)
+    assert pydantic_ai.reported_cost_usd == 0.003645
+
+
+def test_the_conventions_current_cache_write_key() -> None:
+    record = normalise(
+        {
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.usage.input_tokens": 6272,
+            "gen_ai.usage.cache_read.input_tokens": 4096,
+            "gen_ai.usage.cache_write.input_tokens": 2048,
+            "gen_ai.usage.output_tokens": 256,
+        }
+    )
+    assert isinstance(record, UsageRecord)
+    assert record.tokens == (128, 4096, 2048, 256, 0)
+
+
+def test_agent_spans_are_not_calls() -> None:
+    for operation in ("invoke_agent", "execute_event_loop_cycle", "agent_step", "ai.generateText", "CHAIN"):
+        attrs = {"gen_ai.request.model": "gpt-4o", "gen_ai.operation.name": operation, "gen_ai.usage.input_tokens": 9}
+        assert normalise(attrs) == "aggregate", operation
+
+
+def test_openinference_models_come_from_the_invocation_parameters() -> None:
+    record = normalise(
+        {
+            "llm.provider": "openai",
+            "llm.model_name": "o3-mini-2025-01-31",
+            "llm.invocation_parameters": '{"model": "o3-mini", "reasoning_effort": "medium"}',
+            "llm.token_count.prompt": 1536,
+            "llm.token_count.completion": 900,
+            "llm.token_count.completion_details.reasoning": 640,
+            "openinference.span.kind": "LLM",
+            "output.value": '{"id":"chatcmpl-Op56Qr78St90Uv12Wx34Yz56Ab78","choices":[]}',
+        }
+    )
+    assert isinstance(record, UsageRecord)
+    assert (record.labels[2:], record.price_model) == (("openai", "o3-mini", "chat"), "o3-mini-2025-01-31")
+    assert record.dedupe_key == "openai\x1fchatcmpl-Op56Qr78St90Uv12Wx34Yz56Ab78"
+    failed = normalise({"llm.provider": "openai", "llm.invocation_parameters": '{"model": "gpt-4o-mini"}'}, status=2)
+    assert isinstance(failed, UsageRecord)
+    assert (failed.labels[3], failed.ok) == ("gpt-4o-mini", False)
+
+
+def test_usage_only_in_the_output_value_is_read() -> None:
+    record = normalise(
+        {
+            "llm.provider": "anthropic",
+            "llm.model_name": "claude-3-5-sonnet-20241022",
+            "openinference.span.kind": "LLM",
+            "output.value": '{"id": "msg_01X", "usage": {"input_tokens": 128, "cache_read_input_tokens": 4096,'
+            ' "cache_creation_input_tokens": 2048, "output_tokens": 256}}',
+        }
+    )
+    assert isinstance(record, UsageRecord)
+    assert record.tokens == (128, 4096, 2048, 256, 0)
+
+
+def test_provider_names_of_sdks_and_frameworks() -> None:
+    assert normalise_provider("openai.responses") == "openai"
+    assert normalise_provider("anthropic.messages") == "anthropic"
+    assert normalise_provider("strands-agents") == ""
+    assert normalise_provider("gcp.vertex_ai") == "gcp.vertex_ai"
+    assert normalise_provider("azure.ai.openai") == "azure.ai.openai"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from llm_cost_tracker.exporter.dedupe import CallDeduplicator, merge_tokens
+from llm_cost_tracker.exporter.dedupe import Memory, same_models
+from llm_cost_tracker.exporter.normalise import merge_reported, reported_usage, split_reported
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
 
 LABELS = ("o", "p", "x", "m", "chat")
@@ -13,7 +14,7 @@ def call(n: int) -> tuple[tuple[str, str, str, str, str], tuple[int, int, int, i
 
 
 def test_calls_are_remembered_for_at_least_half_a_window() -> None:
-    memory = CallDeduplicator(max_entries=1000, window_s=10)
+    memory = Memory(max_entries=1000, window_s=10)
     memory.remember("a", call(1), now=0.0)
     memory.remember("b", call(2), now=4.9)
     assert memory.get("a") == call(1)
@@ -25,7 +26,7 @@ def test_calls_are_remembered_for_at_least_half_a_window() -> None:
 
 
 def test_memory_is_bounded() -> None:
-    memory = CallDeduplicator(max_entries=100, window_s=1e9)
+    memory = Memory(max_entries=100, window_s=1e9)
     for i in range(10_000):
         memory.remember(f"k{i}", call(i), now=float(i))
     assert len(memory) <= 100
@@ -33,15 +34,29 @@ def test_memory_is_bounded() -> None:
 
 
 def test_replace_updates_in_place() -> None:
-    memory = CallDeduplicator(max_entries=10, window_s=100)
+    memory = Memory(max_entries=10, window_s=100)
     memory.remember("a", call(1), now=0.0)
     memory.replace("a", call(5))
     assert memory.get("a") == call(5)
 
 
-def test_merge_keeps_the_most_complete_usage() -> None:
-    assert merge_tokens((64, 4096, 0, 77, 0), (64, 4096, 0, 78, 0)) == (64, 4096, 0, 78, 0)
-    assert merge_tokens((10, 0, 0, 5, 0), (8, 2, 0, 5, 1)) == (10, 2, 0, 5, 1)
+def test_merge_keeps_the_most_complete_report_then_splits_once() -> None:
+    # Reports are the conventions' counts: input with cache inside, output with reasoning inside.
+    assert merge_reported((4160, 4096, 0, 77, 0), (4160, 4096, 0, 78, 0)) == (4160, 4096, 0, 78, 0)
+    langchain = reported_usage(6272, 4096, 0, 256, 0, cache_in_input=True)
+    sdk = reported_usage(6272, 4096, 2048, 256, 0, cache_in_input=True)
+    assert split_reported(merge_reported(langchain, sdk)) == (128, 4096, 2048, 256, 0)
+    # A source counting the cache apart (input 128) reports the same call as one that does not.
+    traceloop_node = reported_usage(128, 4096, 2048, 256, 0, cache_in_input=True)
+    assert traceloop_node == sdk
+
+
+def test_dated_variants_are_one_model_and_other_models_are_not() -> None:
+    assert same_models(("gpt-4o-mini",), ("gpt-4o-mini-2024-07-18",))
+    assert same_models(("claude-3-5-sonnet-20241022",), ("anthropic/claude-3-5-sonnet-20241022",))
+    assert same_models(("claude-3-5-sonnet",), ("claude-3-5-sonnet@20240620",))  # Vertex's versions
+    assert not same_models(("gpt-4o",), ("gpt-4o-mini",))
+    assert not same_models(("o3",), ("o3-mini",))
 
 
 def test_cumulative_stream_deltas() -> None:

@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_prices_lookup(args: argparse.Namespace) -> int:
     from llm_cost_tracker.config import load_config
-    from llm_cost_tracker.exporter.normalise import normalise_provider
+    from llm_cost_tracker.exporter.dialects import normalise_provider
     from llm_cost_tracker.exporter.server import build_resolver
     from llm_cost_tracker.pricing.resolver import day_number_of
 

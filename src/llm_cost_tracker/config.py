@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 
 import pydantic
 
-from llm_cost_tracker.exporter.normalise import LabelMapping, LabelSource
 from llm_cost_tracker.inputfile import load_model, parse_model
+from llm_cost_tracker.labels import LabelMapping, LabelSource
 
 CONFIG_VERSION = "llm-cost-tracker/v1"
 DEFAULT_CONFIG_NAME = "default_config.yaml"

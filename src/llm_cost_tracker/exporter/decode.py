@@ -21,7 +21,14 @@ import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from llm_cost_tracker.exporter.normalise import MODEL_KEYS, Aliases, canonical_attributes, set_field
+from llm_cost_tracker.exporter.aliases import (
+    ALIAS_TABLE,
+    INVOCATION_PARAMETERS,
+    MODEL_KEYS,
+    Aliases,
+    canonical_attributes,
+    set_field,
+)
 from llm_cost_tracker.exporter.otlp_schema import SlimTraceRequest
 
 GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -38,12 +45,17 @@ class DecodeError(ValueError):
     """The body is not a valid OTLP message of the expected kind."""
 
 
-SpanData = tuple[Mapping[str, object], str, dict[str, object], int, int, int, bytes]
-"""``(resource attributes, scope name, canonical fields, status code, start ns, end ns, span key)``.
+SpanData = tuple[Mapping[str, object], str, dict[str, object], int, int, int, bytes, bytes]
+"""``(resource attributes, scope name, canonical fields, status code, start ns, end ns, span key, parent key)``.
 
 A tuple rather than a class: one is made per span, on the hot path. The span
-key (trace id + span id) identifies a span across retried exports.
+key (trace id + span id) identifies a span across retried exports; the parent
+key (trace id + parent span id) places it in its trace.
 """
+
+GENAI_KEYS: Final = MODEL_KEYS + ALIAS_TABLE[INVOCATION_PARAMETERS]
+"""A span without any of these is not a GenAI call (OpenInference names a failed call's model only in its
+invocation parameters)."""
 
 
 @dataclass(slots=True)
@@ -142,7 +154,7 @@ def any_value(data: bytes) -> object:
     return value
 
 
-NOT_GENAI: Final[SpanData] = ({}, "", {}, 0, 0, 0, b"")
+NOT_GENAI: Final[SpanData] = ({}, "", {}, 0, 0, 0, b"", b"")
 """What decoders yield for a span without any model attribute."""
 
 
@@ -174,7 +186,7 @@ def iter_spans_proto(body: bytes, aliases: Aliases, cache: dict[Any, object] | N
                 if (
                     "gen_ai.request.model" not in attributes
                     and "gen_ai.response.model" not in attributes
-                    and not _has_any(attributes, MODEL_KEYS)
+                    and not _has_any(attributes, GENAI_KEYS)
                 ):
                     yield NOT_GENAI  # most spans of an app are not LLM calls: skip them cheaply
                     continue
@@ -186,6 +198,7 @@ def iter_spans_proto(body: bytes, aliases: Aliases, cache: dict[Any, object] | N
                     span.start_time_unix_nano,
                     span.end_time_unix_nano,
                     span.trace_id + span.span_id,
+                    span.trace_id + span.parent_span_id,
                 )
 
 
@@ -368,8 +381,8 @@ def _json_fields(attributes: Any, aliases: Aliases) -> dict[str, object]:
     return fields
 
 
-def _json_span(span: Any, aliases: Aliases) -> tuple[dict[str, object], int, int, int, bytes]:
-    """(fields, status code, start, end, span key) of one OTLP/JSON span."""
+def _json_span(span: Any, aliases: Aliases) -> tuple[dict[str, object], int, int, int, bytes, bytes]:
+    """(fields, status code, start, end, span key, parent key) of one OTLP/JSON span."""
     try:
         # The common, well-formed case in one pass; anything odd takes the checked path.
         fields = _json_fields(span.get("attributes", ()), aliases)
@@ -378,12 +391,14 @@ def _json_span(span: Any, aliases: Aliases) -> tuple[dict[str, object], int, int
         fields = canonical_attributes(raw, raw, _json_value, aliases)
     status = span.get("status")
     code = status.get("code", 0) if type(status) is dict else 0
+    trace_id = _id_bytes(span.get("traceId"))
     return (
         fields,
         code if type(code) is int else _STATUS_NAMES.get(code, 0) if type(code) is str else 0,
         _json_int(span.get("startTimeUnixNano")),
         _json_int(span.get("endTimeUnixNano")),
-        _id_bytes(span.get("traceId")) + _id_bytes(span.get("spanId")),
+        trace_id + _id_bytes(span.get("spanId")),
+        trace_id + _id_bytes(span.get("parentSpanId")),
     )
 
 
@@ -401,8 +416,8 @@ def iter_spans_json(body: bytes, aliases: Aliases, cache: dict[Any, object] | No
             for span in _list(scope_spans, "spans", "scopeSpans[]"):
                 if type(span) is not dict:
                     raise DecodeError("spans[] is not an object")
-                fields, status_code, start_ns, end_ns, span_key = _json_span(span, aliases)
-                yield (resource, scope_name, fields, status_code, start_ns, end_ns, span_key)
+                fields, status_code, start_ns, end_ns, span_key, parent_key = _json_span(span, aliases)
+                yield (resource, scope_name, fields, status_code, start_ns, end_ns, span_key, parent_key)
 
 
 def _json_float(value: Any) -> float:

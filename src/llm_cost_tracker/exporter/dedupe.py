@@ -1,40 +1,64 @@
 """Count each provider call once, whichever spans describe it.
 
-Two spans can describe one call: the anthropic SDK's own span beside
-Traceloop's (same ``gen_ai.response.id``), or one span sent twice because an
-OTLP client retried an export it thought had failed (same trace and span id).
-The first span counts; a later one adds only the tokens it reports beyond
-what was counted, so the result is the most complete usage of the call, and
-cost follows.
+Two or more spans often describe one call: the anthropic SDK's own span beside
+Traceloop's or inside OpenInference's, LangChain's span beside the SDK span it
+led to, a framework span around an HTTP client's span, one span sent twice by a
+retrying OTLP client. They are recognised, in this order, by
+
+1. the same span (trace id and span id): a retried export;
+2. the same provider response id;
+3. their place in the trace: a parent and its child, or two siblings whose
+   intervals nest, that name the same provider and model, from *different*
+   instrumentation scopes (one instrumentation writes one span per call, so
+   two spans of one scope are two calls: two sequential calls of a model in
+   one trace, a retry that was billed, parallel calls).
+
+The first span counts; a later one adds only what it reports beyond it: the
+larger of each *reported* count (input total, cache read, cache write, output
+total, reasoning), split once, so a token is never counted twice.
 """
 
 from __future__ import annotations
 
-from llm_cost_tracker.exporter.usage import LabelKey, Tokens
+from typing import Final, Generic, TypeVar
+
+from llm_cost_tracker.exporter.usage import LabelKey, SpanPlace, Tokens, UsageRecord
 
 PriceKey = tuple[str, str, int, str]
 """``(provider, model, day, service tier)``: what ``PriceResolver.resolve`` takes."""
 
-CountedCall = tuple[LabelKey, Tokens, int, int, PriceKey | None]
-"""``(labels, tokens, cache_write_1h, cost_fusd, price_key)`` of a counted call.
+CountedCall = tuple[LabelKey, Tokens, int, int, PriceKey | None, tuple[str, ...], bool]
+"""``(labels, reported, cache_write_1h, cost_fusd, price_key, scopes, ok)`` of a counted call; ``scopes`` are
+the instrumentation scopes of its spans that reported usage.
 
 A plain tuple of strings and numbers, not a class: CPython's garbage collector
 stops tracking such tuples, so remembering 100 000 calls adds nothing to the
 cost of a collection.
 """
-
+SpanNode = tuple[object, str, str, tuple[str, ...], int, int, bool, bool]
+"""``(call key or None, scope, provider, models, start ns, end ns, has usage, failed)`` of a remembered span."""
 
 SHARDS = 16
 SHARD_MASK = SHARDS - 1
+MAX_CHILDREN: Final = 16
+"""Children remembered per parent: the latest ones, where the twins of a new span are."""
+NESTING_SLACK_NS: Final = 1_000_000
+"""How far (1 ms) one span may stick out of another and still be inside it."""
+
+_VERSION_SUFFIXES: Final = frozenset({f"-{digit}" for digit in "0123456789"} | {"@2"})
+"""What follows a model's name in a dated id: ``-2024-07-18``, ``-20241022``, and Vertex's ``@20241022``."""
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-class CallDeduplicator:
-    """A bounded memory of counted calls, in two generations of sharded dicts.
+class Memory(Generic[K, V]):
+    """A bounded memory in two generations of sharded dicts.
 
-    New calls go into the current generation; when it holds half the allowed
+    New entries go into the current generation; when it holds half the allowed
     entries or is half a window old, it becomes the previous one and the old
-    previous one is forgotten. A call is remembered for between half a window
-    and a window (less when more than ``max_entries`` calls arrive per window).
+    previous one is forgotten. An entry is remembered for between half a window
+    and a window (less when more than ``max_entries`` arrive per window).
 
     Every operation is O(1) and none stalls: there is no per-entry expiry, a
     forgotten generation is freed a few entries per call rather than in one
@@ -47,21 +71,21 @@ class CallDeduplicator:
     def __init__(self, max_entries: int = 100_000, window_s: float = 900.0) -> None:
         self.max_entries = max_entries
         self.window_s = window_s
-        self._current: list[dict[object, CountedCall]] = [{} for _ in range(SHARDS)]
-        self._previous: list[dict[object, CountedCall]] = [{} for _ in range(SHARDS)]
-        self._forgetting: list[dict[object, CountedCall]] = []
+        self._current: list[dict[K, V]] = [{} for _ in range(SHARDS)]
+        self._previous: list[dict[K, V]] = [{} for _ in range(SHARDS)]
+        self._forgetting: list[dict[K, V]] = []
         self._current_size = 0
         self._rotated_at: float | None = None
 
     def __len__(self) -> int:
         return sum(len(shard) for shard in self._current) + sum(len(shard) for shard in self._previous)
 
-    def get(self, key: object) -> CountedCall | None:
+    def get(self, key: K) -> V | None:
         index = hash(key) & SHARD_MASK
-        call = self._current[index].get(key)
-        return call if call is not None else self._previous[index].get(key)
+        value = self._current[index].get(key)
+        return value if value is not None else self._previous[index].get(key)
 
-    def remember(self, key: object, call: CountedCall, now: float) -> None:
+    def remember(self, key: K, value: V, now: float) -> None:
         if self._rotated_at is None:
             self._rotated_at = now
         elif self._current_size * 2 >= self.max_entries or now - self._rotated_at >= self.window_s / 2:
@@ -71,7 +95,7 @@ class CallDeduplicator:
             self._current_size = 0
             self._rotated_at = now
         if self.max_entries > 0:
-            self._current[hash(key) & SHARD_MASK][key] = call
+            self._current[hash(key) & SHARD_MASK][key] = value
             self._current_size += 1
         forgetting = self._forgetting
         if forgetting:
@@ -83,21 +107,257 @@ class CallDeduplicator:
             if not shard:
                 forgetting.pop()
 
-    def replace(self, key: object, call: CountedCall) -> None:
-        """Update a remembered call where it is."""
+    def replace(self, key: K, value: V) -> None:
+        """Update a remembered entry where it is."""
         index = hash(key) & SHARD_MASK
         if key in self._current[index]:
-            self._current[index][key] = call
+            self._current[index][key] = value
         else:
-            self._previous[index][key] = call
+            self._previous[index][key] = value
 
 
-def merge_tokens(counted: Tokens, reported: Tokens) -> Tokens:
-    """The most complete usage of one call: the larger count of each token type."""
-    return (
-        max(counted[0], reported[0]),
-        max(counted[1], reported[1]),
-        max(counted[2], reported[2]),
-        max(counted[3], reported[3]),
-        max(counted[4], reported[4]),
-    )
+def _bare(model: str) -> str:
+    return model.rsplit("/", 1)[-1].lower()
+
+
+def _same_family(a: str, b: str) -> bool:
+    """``gpt-4o-mini`` and ``gpt-4o-mini-2024-07-18`` (a dated variant) are; ``gpt-4o`` and ``gpt-4o-mini`` are not."""
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return long.startswith(short) and long[len(short) : len(short) + 2] in _VERSION_SUFFIXES
+
+
+def nests(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    """Whether one interval holds the other (to ``NESTING_SLACK_NS``)."""
+    inside = b_start - NESTING_SLACK_NS <= a_start and a_end <= b_end + NESTING_SLACK_NS
+    around = a_start - NESTING_SLACK_NS <= b_start and b_end <= a_end + NESTING_SLACK_NS
+    return inside or around
+
+
+def same_models(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return any(_same_family(_bare(x), _bare(y)) for x in a for y in b)
+
+
+class CallRegistry:
+    """The calls counted lately, and the spans that described them, to recognise a call's other spans."""
+
+    def __init__(self, max_entries: int = 100_000, window_s: float = 900.0) -> None:
+        self.calls: Memory[object, CountedCall] = Memory(max_entries, window_s)
+        self._aliases: Memory[object, object] = Memory(max_entries, window_s)
+        self._spans: Memory[bytes, SpanNode] = Memory(max_entries, window_s)
+        self._children: Memory[bytes, tuple[bytes, ...]] = Memory(max_entries, window_s)
+
+    def configure(self, max_entries: int, window_s: float) -> None:
+        for memory in (self.calls, self._aliases, self._spans, self._children):
+            memory.max_entries, memory.window_s = max_entries, window_s
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def call_of(self, key: object) -> tuple[object, CountedCall] | None:
+        """The call a dedupe key (a span key or response id) was counted under."""
+        canonical = self._aliases.get(key)
+        canonical = key if canonical is None else canonical
+        call = self.calls.get(canonical)
+        return None if call is None else (canonical, call)
+
+    def related(self, record: UsageRecord, scopes: frozenset[str]) -> tuple[object, CountedCall] | None:
+        """A counted call this span is another description of, by its place in the trace.
+
+        ``scopes``: the instrumentation scopes that reported usage for the call this span stands for (its own,
+        and those of the spans of its request grouped with it); a call already counted from one of them is
+        another call.
+        """
+        place = record.span
+        if place is None:
+            return None
+        provider = record.labels[2]
+        for child in self._children.get(place.key) or ():
+            found = self._match(record, place, provider, child, scopes)
+            if found is not None:
+                return found
+        found = self._match(record, place, provider, place.parent, scopes)
+        if found is not None:
+            return found
+        best: tuple[int, tuple[object, CountedCall]] | None = None
+        for sibling in reversed(self._children.get(place.parent) or ()):
+            if sibling == place.key:
+                continue
+            node = self._spans.get(sibling)
+            if node is None or not nests(place.start_ns, place.end_ns, node[4], node[5]):
+                continue
+            found = self._match(record, place, provider, sibling, scopes)
+            if found is not None:
+                width = abs((node[5] - node[4]) - (place.end_ns - place.start_ns))
+                if best is None or width < best[0]:
+                    best = (width, found)
+        return None if best is None else best[1]
+
+    def _match(
+        self, record: UsageRecord, place: SpanPlace, provider: str, span_key: bytes, scopes: frozenset[str]
+    ) -> tuple[object, CountedCall] | None:
+        node = self._spans.get(span_key)
+        if node is None or node[0] is None:
+            return None
+        call_key, node_scope, node_provider, models, _, _, node_usage, node_failed = node
+        if provider and node_provider and provider != node_provider:
+            return None
+        if not same_models(place.models, models):
+            return None
+        if not compatible_outcomes(record.ok, record.has_usage, place.scope, not node_failed, node_usage, node_scope):
+            return None
+        found = self.call_of(call_key)
+        if found is None:
+            return None
+        if scopes.intersection(found[1][5]):
+            return None  # one instrumentation, two spans with usage: two calls
+        return found
+
+    def remember_span(self, record: UsageRecord, call_key: object, now: float) -> None:
+        """Place the span in its trace, under the call it describes (``None``: none yet)."""
+        place = record.span
+        if place is None:
+            return
+        node = (
+            call_key,
+            place.scope,
+            record.labels[2],
+            place.models,
+            place.start_ns,
+            place.end_ns,
+            record.has_usage,
+            not record.ok,
+        )
+        self._spans.remember(place.key, node, now)
+        siblings = self._children.get(place.parent)
+        if siblings is None:
+            self._children.remember(place.parent, (place.key,), now)
+        elif place.key not in siblings:
+            self._children.replace(place.parent, (*siblings[-(MAX_CHILDREN - 1) :], place.key))
+
+    def link_unattached(self, record: UsageRecord, call_key: object) -> None:
+        """Spans without usage that this call's span sits under or beside: now known to be this call's too."""
+        place = record.span
+        if place is None:
+            return
+        for key in (place.parent, *(self._children.get(place.key) or ())):
+            node = self._spans.get(key)
+            if node is not None and node[0] is None and not node[6] and same_models(place.models, node[3]):
+                self._spans.replace(key, (call_key, *node[1:]))
+
+    def remember_call(self, key: object, call: CountedCall, now: float) -> None:
+        self.calls.remember(key, call, now)
+
+    def alias(self, key: object, call_key: object, now: float) -> None:
+        """``key`` (another span's response id or span key) names the call counted under ``call_key``."""
+        if key != call_key:
+            self._aliases.remember(key, call_key, now)
+
+    def update_call(self, key: object, call: CountedCall) -> None:
+        self.calls.replace(key, call)
+
+
+SIBLING_WINDOW: Final = 8
+"""How many later-starting siblings a span is compared with, in one request (twins start close together)."""
+
+
+def _compatible(a: UsageRecord, b: UsageRecord) -> bool:
+    """Whether two spans can describe one call: same provider and model, same outcome, and not two reports of
+    one instrumentation."""
+    pa, pb = a.span, b.span
+    if pa is None or pb is None:
+        return False
+    if a.labels[2] and b.labels[2] and a.labels[2] != b.labels[2]:
+        return False
+    if not same_models(pa.models, pb.models):
+        return False
+    return compatible_outcomes(a.ok, a.has_usage, pa.scope, b.ok, b.has_usage, pb.scope)
+
+
+def compatible_outcomes(a_ok: bool, a_usage: bool, a_scope: str, b_ok: bool, b_usage: bool, b_scope: str) -> bool:
+    """Whether two spans' outcomes and scopes allow them to be one call.
+
+    A failed attempt is not the successful call it was retried into. One instrumentation writes one span
+    per call: two of its spans are one call only as a span without usage around (or inside) one with it,
+    as the Vercel AI SDK's outer and inner embeddings spans are.
+    """
+    if a_ok != b_ok:
+        return False
+    if a_scope == b_scope:
+        return a_ok and a_usage != b_usage
+    return True
+
+
+def group_records(records: list[UsageRecord]) -> list[list[int]]:
+    """The records of one request grouped by the call they describe: lists of indices, in arrival order.
+
+    Spans of one call usually arrive together (an SDK exports a trace's spans as
+    they end), in any order: a span that links two others (a wrapper without
+    usage between LangChain's span and the SDK's) may come last. Grouping the
+    whole request first counts each call once whatever the order. Links, from
+    the strongest: the same response id (or span), a parent and its child,
+    siblings whose intervals nest (the tightest first); a group never holds two
+    spans with usage from one instrumentation scope.
+    """
+    count = len(records)
+    if count < 2:
+        return [[i] for i in range(count)]
+    edges: list[tuple[int, int, int, int]] = []  # (strength, tie-break, a, b)
+    by_span: dict[bytes, int] = {}
+    by_call: dict[object, int] = {}
+    children: dict[bytes, list[int]] = {}
+    for i, record in enumerate(records):
+        key = record.dedupe_key
+        if key is not None:
+            first = by_call.setdefault(key, i)
+            if first != i:
+                edges.append((0, 0, first, i))
+        place = record.span
+        if place is not None:
+            by_span.setdefault(place.key, i)
+            children.setdefault(place.parent, []).append(i)
+    for i, record in enumerate(records):
+        place = record.span
+        if place is None:
+            continue
+        parent = by_span.get(place.parent)
+        if parent is not None and parent != i and _compatible(records[parent], record):
+            edges.append((1, 0, parent, i))
+    for siblings in children.values():
+        if len(siblings) < 2:
+            continue
+        siblings.sort(key=lambda index: records[index].span.start_ns)  # type: ignore[union-attr]
+        for position, a in enumerate(siblings):
+            pa = records[a].span
+            assert pa is not None
+            for b in siblings[position + 1 : position + 1 + SIBLING_WINDOW]:
+                pb = records[b].span
+                assert pb is not None
+                if pb.start_ns > pa.end_ns + NESTING_SLACK_NS:
+                    break
+                if nests(pa.start_ns, pa.end_ns, pb.start_ns, pb.end_ns) and _compatible(records[a], records[b]):
+                    width = abs((pa.end_ns - pa.start_ns) - (pb.end_ns - pb.start_ns))
+                    edges.append((2, width, a, b))
+    if not edges:
+        return [[i] for i in range(count)]
+    root = list(range(count))
+    scopes: list[set[str]] = [{r.span.scope} if r.span is not None and r.has_usage else set() for r in records]
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for strength, _, a, b in sorted(edges):
+        ra, rb = find(a), find(b)
+        if ra == rb or (strength > 0 and scopes[ra] & scopes[rb]):
+            continue
+        low, high = min(ra, rb), max(ra, rb)
+        root[high] = low
+        scopes[low] |= scopes[high]
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())

@@ -6,6 +6,7 @@ turns the ``IngestResult`` into an OTLP response; nothing here knows HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,15 +18,19 @@ from prometheus_client import Counter as PromCounter
 
 from llm_cost_tracker.config import Config, ReportedCost, SourcePolicy
 from llm_cost_tracker.exporter import decode
-from llm_cost_tracker.exporter.dedupe import CallDeduplicator, CountedCall, PriceKey, merge_tokens
+from llm_cost_tracker.exporter.aliases import canonical_attributes
+from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall, PriceKey, group_records
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
+    IGNORED_AGGREGATE,
     IGNORED_NOT_GENAI,
     REJECT_HINTS,
     REJECTED_INVALID_VALUE,
+    REJECTED_MISSING_USAGE,
     SpanNormaliser,
-    canonical_attributes,
+    merge_reported,
     normalise_point,
+    split_reported,
 )
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
@@ -83,7 +88,7 @@ class Ingestor:
         self.ledger = ledger
         self.metrics = metrics
         self.clock_ns = clock_ns
-        self.dedupe = CallDeduplicator(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
+        self.dedupe = CallRegistry(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
         self.streams = CumulativeStreams(
             config.limits.max_metric_streams, config.ingest.cumulative_initial_value, started_ns=clock_ns()
         )
@@ -96,8 +101,7 @@ class Ingestor:
         self.labels = config.label_mapping()
         self._values: dict[object, object] = {}
         self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.reads_reported_cost)
-        self.dedupe.max_entries = config.limits.dedupe_max_entries
-        self.dedupe.window_s = config.limits.dedupe_window_seconds
+        self.dedupe.configure(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
         self.streams.max_streams = config.limits.max_metric_streams
         self.streams.initial_value = config.ingest.cumulative_initial_value
         self.ledger.max_series = config.limits.max_series_per_metric
@@ -116,8 +120,10 @@ class Ingestor:
         now_mono = time.monotonic()
         # Per resource (all spans of a resource share it): which signal counts, and org/project.
         resources: dict[int, tuple[SourcePolicy, tuple[str, str] | None]] = {}
+        records: list[UsageRecord] = []
+        costs: list[ReportedCost] = []
         with self.ledger.lock:
-            for resource, scope_name, fields, status_code, start_ns, end_ns, span_key in spans:
+            for resource, scope_name, fields, status_code, start_ns, end_ns, span_key, parent_key in spans:
                 per_resource = resources.get(id(resource))
                 if per_resource is None:
                     per_resource = resources[id(resource)] = (
@@ -129,33 +135,108 @@ class Ingestor:
                     result.ignored["source_uses_metrics"] += 1
                     continue
                 record = normalise(
-                    fields, resource, per_resource[1], scope_name, status_code, start_ns, end_ns, span_key
+                    fields, resource, per_resource[1], scope_name, status_code, start_ns, end_ns, span_key, parent_key
                 )
                 if isinstance(record, str):
-                    if record == IGNORED_NOT_GENAI:
+                    if record in (IGNORED_NOT_GENAI, IGNORED_AGGREGATE):
                         result.ignored[record] += 1
                     else:
                         result.rejected[record] += 1
                     continue
-                self._count(record, policy.reported_cost, now_ns, now_mono, result)
+                self._infer_provider(record)
+                records.append(record)
+                costs.append(policy.reported_cost)
+            for group in group_records(records):
+                if len(group) == 1:
+                    self._count(records[group[0]], costs[group[0]], now_ns, now_mono, result)
+                else:
+                    self._count_group([records[i] for i in group], costs[group[0]], now_ns, now_mono, result)
             self.metrics.dedupe_entries.set(len(self.dedupe))
         self._tally(self.metrics.spans, result)
         self.metrics.ingest_seconds.labels("traces").observe(time.perf_counter() - started)
         return result
 
-    def _count(
-        self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int, now_mono: float, result: IngestResult
-    ) -> None:
+    def _infer_provider(self, record: UsageRecord) -> None:
         if not record.labels[2]:
             provider = self.resolver.infer_provider(record.price_model) or "unknown"
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
+
+    def _count_group(
+        self,
+        group: list[UsageRecord],
+        reported_cost: ReportedCost,
+        now_ns: int,
+        now_mono: float,
+        result: IngestResult,
+    ) -> None:
+        """Spans of this request that describe one call: counted once, at the most complete report of them all."""
+        primary = next((r for r in group if r.has_usage), group[0])
+        reported, cache_write_1h = primary.reported, primary.cache_write_1h
+        for record in group:
+            reported = merge_reported(reported, record.reported)
+            cache_write_1h = max(cache_write_1h, record.cache_write_1h)
+        merged = dataclasses.replace(
+            primary, reported=reported, tokens=split_reported(reported), cache_write_1h=cache_write_1h
+        )
+        scopes = frozenset(r.span.scope for r in group if r.span is not None and r.has_usage)
+        call_key = self._count(merged, reported_cost, now_ns, now_mono, result, scopes)
+        calls = self.dedupe
+        for record in group:
+            if record is primary:
+                continue
+            if call_key is None:
+                calls.remember_span(record, None, now_mono)
+                result.rejected[REJECTED_MISSING_USAGE] += 1
+                continue
+            if record.dedupe_key is not None:
+                calls.alias(record.dedupe_key, call_key, now_mono)
+            calls.remember_span(record, call_key, now_mono)
+            self._merge_scope(call_key, record)
+            result.duplicates += 1
+
+    def _merge_scope(self, call_key: object, record: UsageRecord) -> None:
+        found = self.dedupe.call_of(call_key)
+        if found is not None and record.span is not None and record.has_usage and record.span.scope not in found[1][5]:
+            labels, reported, cache_write_1h, cost, price_key, scopes, ok = found[1]
+            self.dedupe.update_call(
+                found[0], (labels, reported, cache_write_1h, cost, price_key, (*scopes, record.span.scope), ok)
+            )
+
+    def _count(
+        self,
+        record: UsageRecord,
+        reported_cost: ReportedCost,
+        now_ns: int,
+        now_mono: float,
+        result: IngestResult,
+        scopes: frozenset[str] | None = None,
+    ) -> object:
+        """Count one call (or merge it into the call it repeats); the key it is remembered under (``None``: none).
+
+        ``scopes``: the instrumentation scopes that reported the call's usage (default: the span's own).
+        """
+        calls = self.dedupe
         key = record.dedupe_key
-        if key is not None:
-            counted = self.dedupe.get(key)
-            if counted is not None:
-                self._merge(key, counted, record)
-                result.duplicates += 1
-                return
+        found = calls.call_of(key) if key is not None else None
+        if found is None:
+            if scopes is None:
+                scopes = (
+                    frozenset((record.span.scope,)) if record.span is not None and record.has_usage else frozenset()
+                )
+            found = calls.related(record, scopes)
+        if found is not None:
+            call_key, counted = found
+            self._merge(call_key, counted, record)
+            if key is not None:
+                calls.alias(key, call_key, now_mono)
+            calls.remember_span(record, call_key, now_mono)
+            result.duplicates += 1
+            return call_key
+        if not record.has_usage and record.ok:
+            # A GenAI client span without usage: unusable, unless a later span of the same call has it.
+            calls.remember_span(record, None, now_mono)
+            result.rejected[REJECTED_MISSING_USAGE] += 1
+            return None
         cost, price_key = self._price(record, reported_cost, now_ns)
         requests = record.requests if record.count_requests else 0
         if record.ok:
@@ -163,30 +244,41 @@ class Ingestor:
         else:
             self.ledger.add(record.labels, record.tokens, cost, 0, requests, record.duration_s)
         if key is not None:
-            self.dedupe.remember(key, (record.labels, record.tokens, record.cache_write_1h, cost, price_key), now_mono)
+            usage_scopes = tuple(scopes) if scopes is not None else ()
+            if not usage_scopes and record.span is not None and record.has_usage:
+                usage_scopes = (record.span.scope,)
+            call = (record.labels, record.reported, record.cache_write_1h, cost, price_key, usage_scopes, record.ok)
+            calls.remember_call(key, call, now_mono)
+            calls.remember_span(record, key, now_mono)
+            calls.link_unattached(record, key)
         result.accepted += 1
+        return key
 
-    def _merge(self, key: object, counted: CountedCall, record: UsageRecord) -> None:
-        """A second span of a counted call: add only what it reports beyond the first."""
-        labels, counted_tokens, counted_1h, counted_cost, price_key = counted
-        merged = merge_tokens(counted_tokens, record.tokens)
-        if merged == counted_tokens and record.cache_write_1h <= counted_1h:
-            return
+    def _merge(self, call_key: object, counted: CountedCall, record: UsageRecord) -> None:
+        """Another span of a counted call: add only what it reports beyond what was counted."""
+        labels, reported, counted_1h, counted_cost, price_key, scopes, ok = counted
+        if record.span is not None and record.has_usage and record.span.scope not in scopes:
+            scopes = (*scopes, record.span.scope)
+        merged = merge_reported(reported, record.reported)
         cache_write_1h = max(counted_1h, record.cache_write_1h)
+        if merged == reported and cache_write_1h <= counted_1h:
+            self.dedupe.update_call(call_key, (labels, reported, counted_1h, counted_cost, price_key, scopes, ok))
+            return
+        before, after = split_reported(reported), split_reported(merged)
         cost = counted_cost
         if price_key is not None:
             price = self.resolver.resolve(*price_key)
             if price is not None:
-                cost = price.cost_fusd(merged, cache_write_1h)
+                cost = price.cost_fusd(after, cache_write_1h)
         delta = (
-            merged[0] - counted_tokens[0],
-            merged[1] - counted_tokens[1],
-            merged[2] - counted_tokens[2],
-            merged[3] - counted_tokens[3],
-            merged[4] - counted_tokens[4],
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2],
+            after[3] - before[3],
+            after[4] - before[4],
         )
         self.ledger.add(labels, delta, cost - counted_cost)
-        self.dedupe.replace(key, (labels, merged, cache_write_1h, cost, price_key))
+        self.dedupe.update_call(call_key, (labels, merged, cache_write_1h, cost, price_key, scopes, ok))
 
     def _price(self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int) -> tuple[int, PriceKey | None]:
         """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price)."""

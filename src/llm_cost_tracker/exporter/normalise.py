@@ -1,125 +1,53 @@
-"""GenAI telemetry → ``UsageRecord``, through one alias table.
+"""Canonical span fields (``aliases.py``) and metric points → ``UsageRecord``, or why they are not counted.
 
-The GenAI semantic conventions are still moving and every instrumentation
-library writes a slightly different dialect; everything dialect-specific lives
-in this module. Decoders turn a span's (or metric point's) attributes into a
-dict of *canonical fields* with ``canonical_attributes``; the rest of this
-module reads only those fields.
+Tokens are read as each source reports them, brought to the conventions'
+counting (cache inside the input total, reasoning inside the output total: the
+*reported* tuple), and split once into non-overlapping types. Duplicate spans
+of one call merge on the reported tuple, never on split parts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Final
 
-from llm_cost_tracker.exporter.usage import LabelKey, Tokens, UsageRecord
-
-# Canonical fields, and the attribute keys that carry each, first match wins
-# (DESIGN §4, extended where real instrumentations need it).
-PROVIDER: Final = "provider"
-REQUEST_MODEL: Final = "request_model"
-RESPONSE_MODEL: Final = "response_model"
-OPERATION: Final = "operation"
-INPUT: Final = "input_tokens"
-OUTPUT: Final = "output_tokens"
-CACHE_READ: Final = "cache_read_tokens"
-CACHE_WRITE: Final = "cache_write_tokens"
-CACHE_WRITE_1H: Final = "cache_write_1h_tokens"
-REASONING: Final = "reasoning_tokens"
-REPORTED_COST: Final = "reported_cost"
-RESPONSE_ID: Final = "response_id"
-SERVICE_TIER: Final = "service_tier"
-ERROR_TYPE: Final = "error_type"
-TOKEN_TYPE: Final = "token_type"
-SDK_NAME: Final = "sdk_name"
-PREFIXED_MODEL: Final = "prefixed_model"
-
-ALIAS_TABLE: Final[dict[str, tuple[str, ...]]] = {
-    PROVIDER: ("gen_ai.provider.name", "gen_ai.system", "llm.system"),
-    REQUEST_MODEL: ("gen_ai.request.model", "llm.request.model_name", "llm.model_name"),
-    RESPONSE_MODEL: ("gen_ai.response.model", "llm.response.model_name"),
-    OPERATION: ("gen_ai.operation.name", "llm.request.type"),
-    INPUT: (
-        "gen_ai.usage.input_tokens",
-        "gen_ai.usage.prompt_tokens",
-        "llm.token_count.prompt",
-        "llm.usage.prompt_tokens",
-    ),
-    OUTPUT: (
-        "gen_ai.usage.output_tokens",
-        "gen_ai.usage.completion_tokens",
-        "llm.token_count.completion",
-        "llm.usage.completion_tokens",
-    ),
-    CACHE_READ: (
-        "gen_ai.usage.cache_read.input_tokens",
-        "gen_ai.usage.cache_read_input_tokens",
-        "llm.token_count.prompt_details.cache_read",
-    ),
-    CACHE_WRITE: (
-        "gen_ai.usage.cache_write.input_tokens",
-        "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens",
-        "llm.token_count.prompt_details.cache_write",
-    ),
-    CACHE_WRITE_1H: ("anthropic.usage.cache_creation.ephemeral_1h_input_tokens",),
-    REASONING: (
-        "gen_ai.usage.reasoning.output_tokens",
-        "gen_ai.usage.reasoning_tokens",
-        "llm.token_count.completion_details.reasoning",
-    ),
-    REPORTED_COST: ("gen_ai.usage.cost", "gen_ai.cost.total_cost", "llm.cost.total"),
-    RESPONSE_ID: ("gen_ai.response.id",),
-    SERVICE_TIER: (
-        "openai.response.service_tier",
-        "gen_ai.openai.response.service_tier",
-        "anthropic.response.service_tier",
-        "openai.request.service_tier",
-        "gen_ai.openai.request.service_tier",
-        "gen_ai.request.service_tier",
-    ),
-    ERROR_TYPE: ("error.type",),
-    TOKEN_TYPE: ("gen_ai.token.type",),
-    SDK_NAME: ("telemetry.sdk.name",),
-    PREFIXED_MODEL: ("litellm.provider.model",),
-}
-
-MODEL_KEYS: Final = ALIAS_TABLE[REQUEST_MODEL] + ALIAS_TABLE[RESPONSE_MODEL]
-"""A span without any of these is not a GenAI call."""
-
-IDENTITY_FIELDS: Final = frozenset(
-    {PROVIDER, REQUEST_MODEL, RESPONSE_MODEL, OPERATION, SERVICE_TIER, ERROR_TYPE, TOKEN_TYPE, SDK_NAME, PREFIXED_MODEL}
+from llm_cost_tracker.exporter.aliases import (
+    CACHE_READ,
+    CACHE_WRITE,
+    CACHE_WRITE_1H,
+    COST_CURRENCY,
+    ERROR_TYPE,
+    INPUT,
+    INVOCATION_PARAMETERS,
+    OPERATION,
+    OUTPUT,
+    OUTPUT_VALUE,
+    PREFIXED_MODEL,
+    PROVIDER,
+    REASONING,
+    REPORTED_COST,
+    REQUEST_MODEL,
+    RESPONSE_ID,
+    RESPONSE_MODEL,
+    SDK_NAME,
+    SERVICE_TIER,
+    SPAN_MODEL,
+    TOKEN_TYPE,
+    Aliases,
+    field_of,
+    with_label_keys,
 )
-"""Fields with few distinct values (unlike token counts and ids), worth a decoded-value cache."""
-
-Aliases = dict[str, tuple[str, int, bool]]
-"""Attribute key → (canonical field, rank, identity field?); of two keys of one field, the lower rank wins."""
-
-ALIASES: Final[Aliases] = {
-    key: (field, rank, field in IDENTITY_FIELDS) for field, keys in ALIAS_TABLE.items() for rank, key in enumerate(keys)
-}
-MAX_CACHED_VALUES: Final = 4096
-
-PROVIDER_ALIASES: Final = {
-    "az.ai.openai": "azure.ai.openai",
-    "az.ai.inference": "azure.ai.inference",
-    "azure_openai": "azure.ai.openai",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertexai": "gcp.vertex_ai",
-    "gemini": "gcp.gemini",
-    "bedrock": "aws.bedrock",
-    "mistralai": "mistral_ai",
-    "xai": "x_ai",
-}
-
-OPERATION_ALIASES: Final = {
-    "embedding": "embeddings",
-    "completion": "text_completion",
-    "completions": "text_completion",
-    "chat.completions": "chat",
-}
+from llm_cost_tracker.exporter.dialects import (
+    invocation_model,
+    is_aggregate,
+    normalise_operation,
+    normalise_provider,
+    output_response_id,
+    output_usage,
+)
+from llm_cost_tracker.exporter.usage import NO_TOKENS, LabelKey, SpanPlace, Tokens, UsageRecord
+from llm_cost_tracker.labels import LabelMapping, LabelSource
 
 MAX_TOKENS_PER_CALL: Final = 10_000_000_000
 """A token count above this is not a real call; the span is rejected."""
@@ -129,6 +57,8 @@ STATUS_CODE_ERROR: Final = 2
 # Reasons a span or point is not counted. Ignored items are not GenAI calls;
 # rejected ones are GenAI calls we cannot use, reported in partial_success.
 IGNORED_NOT_GENAI: Final = "not_genai"
+IGNORED_AGGREGATE: Final = "aggregate"
+"""An agent run, a step, a workflow: its usage is its model calls', counted from their own spans."""
 IGNORED_SOURCE_USES_METRICS: Final = "source_uses_metrics"
 REJECTED_MISSING_USAGE: Final = "missing_usage"
 REJECTED_INVALID_USAGE: Final = "invalid_usage"
@@ -142,64 +72,8 @@ REJECT_HINTS: Final = {
     REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
     REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
 }
-
-
-def set_field(
-    fields: dict[str, object], ranks: dict[str, int] | None, field: str, rank: int, value: object
-) -> dict[str, int] | None:
-    """Set ``field`` unless a lower-ranked alias already did; returns the (lazily made) rank table.
-
-    ``ranks`` holds the rank of fields first set by a fallback alias; a field
-    absent from it was set by its primary key (rank 0), which nothing overrides.
-    """
-    if rank == 0:
-        fields[field] = value
-        if ranks is not None and field in ranks:
-            ranks[field] = 0
-    elif field not in fields:
-        fields[field] = value
-        if ranks is None:
-            ranks = {}
-        ranks[field] = rank
-    elif ranks is not None and rank < ranks.get(field, 0):
-        fields[field] = value
-        ranks[field] = rank
-    return ranks
-
-
-def canonical_attributes(
-    present: Iterable[str],
-    raw: Mapping[str, Any],
-    convert: Callable[[Any], object],
-    aliases: Aliases,
-    cache: dict[Any, object] | None = None,
-) -> dict[str, object]:
-    """``{canonical field: value}`` from the ``present`` attribute keys of ``raw``.
-
-    ``convert`` turns a raw attribute value (serialized ``AnyValue`` bytes,
-    an OTLP/JSON value object, or already a Python value) into a Python value;
-    ``cache`` remembers conversions of identity fields (model names and the
-    like repeat in every span). Empty strings count as absent, so that the next
-    alias can supply the field.
-    """
-    fields: dict[str, object] = {}
-    ranks: dict[str, int] | None = None
-    for key in present:
-        field, rank, identity = aliases[key]
-        raw_value = raw[key]
-        if identity and cache is not None:
-            value = cache.get(raw_value)
-            if value is None:
-                value = convert(raw_value)
-                if len(cache) >= MAX_CACHED_VALUES:
-                    cache.clear()
-                cache[raw_value] = value
-        else:
-            value = convert(raw_value)
-        if value is None or value == "":
-            continue
-        ranks = set_field(fields, ranks, field, rank, value)
-    return fields
+USD: Final = frozenset({"USD", "usd"})
+MAX_CACHED_PARAMETERS: Final = 1024
 
 
 class InvalidUsage(ValueError):
@@ -233,40 +107,54 @@ def _count(value: object) -> int | None:
     return as_token_count(value)
 
 
+def reported_usage(
+    input_total: int, cache_read: int, cache_write: int, output_total: int, reasoning: int, *, cache_in_input: bool
+) -> Tokens:
+    """What a source reported, as the conventions count it: cache inside the input, reasoning inside the output.
+
+    Some sources count the parts apart: a part larger than its total gives that
+    away (and so does ``cache_in_input=False``, for sources known to), and then
+    the total is taken as the part that is left.
+    """
+    cached = cache_read + cache_write
+    if not cache_in_input or cached > input_total:
+        input_total += cached
+    if reasoning > output_total:
+        output_total += reasoning
+    return (input_total, cache_read, cache_write, output_total, reasoning)
+
+
+def split_reported(reported: Tokens) -> Tokens:
+    """The conventions' counts → non-overlapping types (input = uncached input, output = without reasoning).
+
+    >>> split_reported((1250, 1024, 0, 180, 0))
+    (226, 1024, 0, 180, 0)
+    """
+    input_total, cache_read, cache_write, output_total, reasoning = reported
+    cached = cache_read + cache_write
+    uncached = input_total - cached if cached <= input_total else input_total
+    visible = output_total - reasoning if reasoning <= output_total else output_total
+    return (uncached, cache_read, cache_write, visible, reasoning)
+
+
 def split_tokens(
     input_total: int, cache_read: int, cache_write: int, output_total: int, reasoning: int, *, cache_in_input: bool
 ) -> Tokens:
-    """Split reported counts into non-overlapping token types.
-
-    Per the conventions cache tokens are part of the input count and reasoning
-    tokens part of the output count. Some sources count them apart; a part
-    larger than its total gives that away, and then the total is taken as the
-    uncached part. No token is counted twice and none is lost.
+    """Reported counts → non-overlapping token types; no token counted twice, none lost.
 
     >>> split_tokens(1250, 1024, 0, 180, 0, cache_in_input=True)
     (226, 1024, 0, 180, 0)
     >>> split_tokens(128, 4096, 2048, 256, 0, cache_in_input=True)  # cache reported apart
     (128, 4096, 2048, 256, 0)
     """
-    cached = cache_read + cache_write
-    uncached = input_total - cached if cache_in_input and cached <= input_total else input_total
-    visible_output = output_total - reasoning if reasoning <= output_total else output_total
-    return (uncached, cache_read, cache_write, visible_output, reasoning)
+    return split_reported(
+        reported_usage(input_total, cache_read, cache_write, output_total, reasoning, cache_in_input=cache_in_input)
+    )
 
 
-def normalise_provider(value: object) -> str:
-    """``"OpenAI"`` → ``"openai"``, old names → current ones (``az.ai.openai`` → ``azure.ai.openai``)."""
-    if not isinstance(value, str):
-        return ""
-    provider = value.strip().lower()
-    return PROVIDER_ALIASES.get(provider, provider)
-
-
-def normalise_operation(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        return "unknown"
-    operation = value.strip().lower()
-    return OPERATION_ALIASES.get(operation, operation)
+def merge_reported(a: Tokens, b: Tokens) -> Tokens:
+    """The most complete report of one call from two spans of it: the larger of each reported count."""
+    return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4]))
 
 
 def excludes_cache_from_input(scope_name: str, fields: Mapping[str, object], provider: str) -> bool:
@@ -290,7 +178,9 @@ def _provider_from_prefixed_model(*candidates: object) -> str:
     return ""
 
 
-def _reported_cost(value: object) -> float | None:
+def _reported_cost(value: object, currency: object) -> float | None:
+    if currency is not None and currency not in USD:
+        return None  # a cost in another currency is not a cost in USD
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -300,57 +190,30 @@ def _reported_cost(value: object) -> float | None:
     return cost if math.isfinite(cost) and cost >= 0 else None
 
 
-@dataclass(frozen=True, slots=True)
-class LabelSource:
-    """Where a label's value comes from: a span (or metric point) attribute or a resource attribute."""
-
-    scope: str  # "span" | "resource"
-    key: str
+def label_aliases(labels: LabelMapping) -> Aliases:
+    """The alias table plus the span attributes the labels are read from."""
+    return with_label_keys(labels.span_keys)
 
 
-@dataclass(frozen=True, slots=True)
-class LabelMapping:
-    org: tuple[LabelSource, ...]
-    org_default: str
-    project: tuple[LabelSource, ...]
-    project_default: str
-    max_value_length: int = 128
+def _resolve_label(
+    labels: LabelMapping,
+    sources: tuple[LabelSource, ...],
+    default: str,
+    fields: Mapping[str, object],
+    resource: Mapping[str, object],
+) -> str:
+    for source in sources:
+        value = fields.get(field_of(source.key)) if source.scope == "span" else resource.get(source.key)
+        if value is not None and value != "":
+            return labels.clip(str(value))
+    return default
 
-    @property
-    def resource_only(self) -> bool:
-        return all(source.scope == "resource" for source in self.org + self.project)
 
-    def aliases(self) -> Aliases:
-        """``ALIASES`` plus the span attributes the labels read (under their own key, unless already aliased)."""
-        extra = {
-            s.key: (s.key, 0, False) for s in self.org + self.project if s.scope == "span" and s.key not in ALIASES
-        }
-        return {**ALIASES, **extra}
-
-    def resolve(
-        self,
-        sources: tuple[LabelSource, ...],
-        default: str,
-        fields: Mapping[str, object],
-        resource: Mapping[str, object],
-    ) -> str:
-        for source in sources:
-            if source.scope == "span":
-                value = fields.get(ALIASES[source.key][0] if source.key in ALIASES else source.key)
-            else:
-                value = resource.get(source.key)
-            if value is not None and value != "":
-                return self.clip(str(value))
-        return default
-
-    def org_project(self, fields: Mapping[str, object], resource: Mapping[str, object]) -> tuple[str, str]:
-        return (
-            self.resolve(self.org, self.org_default, fields, resource),
-            self.resolve(self.project, self.project_default, fields, resource),
-        )
-
-    def clip(self, value: str) -> str:
-        return value if len(value) <= self.max_value_length else value[: self.max_value_length]
+def org_project(labels: LabelMapping, fields: Mapping[str, object], resource: Mapping[str, object]) -> tuple[str, str]:
+    return (
+        _resolve_label(labels, labels.org, labels.org_default, fields, resource),
+        _resolve_label(labels, labels.project, labels.project_default, fields, resource),
+    )
 
 
 Shape = tuple[LabelKey, str, bool]
@@ -362,7 +225,8 @@ class SpanNormaliser:
 
     A span counts when it carries a GenAI model and token usage (whatever its
     kind or scope, so apps that write GenAI attributes onto their own spans are
-    counted), or when it is a failed GenAI call (``outcome="error"``).
+    counted), or when it is a failed GenAI call (``outcome="error"``). Spans
+    that wrap model calls (agent runs, steps) are ignored: their calls count.
 
     What depends only on who made the call (labels, the model to price, the
     cache convention) is resolved once per distinct combination and remembered:
@@ -371,14 +235,27 @@ class SpanNormaliser:
 
     def __init__(self, labels: LabelMapping, *, read_reported_cost: bool = True, max_shapes: int = 10_000) -> None:
         self.labels = labels
-        self.aliases = labels.aliases()
+        self.aliases = label_aliases(labels)
         self.read_reported_cost = read_reported_cost
         self.max_shapes = max_shapes
         self._shapes: dict[tuple[object, ...], Shape] = {}
+        self._parameters: dict[str, str | None] = {}
 
     def resource_labels(self, resource: Mapping[str, object]) -> tuple[str, str] | None:
         """``(org, project)`` of every span of a resource, when no label is read from spans."""
-        return self.labels.org_project({}, resource) if self.labels.resource_only else None
+        return org_project(self.labels, {}, resource) if self.labels.resource_only else None
+
+    def _invocation_model(self, parameters: object) -> str | None:
+        if not isinstance(parameters, str):
+            return None
+        try:
+            return self._parameters[parameters]
+        except KeyError:
+            pass
+        if len(self._parameters) >= MAX_CACHED_PARAMETERS:
+            self._parameters.clear()
+        model = self._parameters[parameters] = invocation_model(parameters)
+        return model
 
     def __call__(
         self,
@@ -389,20 +266,38 @@ class SpanNormaliser:
         status_code: int,
         start_ns: int,
         end_ns: int,
-        span_key: object,
+        span_key: bytes,
+        parent_key: bytes = b"",
     ) -> UsageRecord | str:
         get = fields.get
         request_model = get(REQUEST_MODEL)
         response_model = get(RESPONSE_MODEL)
+        span_model = get(SPAN_MODEL)
+        if span_model is not None or (request_model is None and INVOCATION_PARAMETERS in fields):
+            # OpenInference: the request in llm.invocation_parameters; llm.model_name the answer (OpenAI)
+            # or the request (Anthropic, LangChain), whichever the parameters do not say.
+            requested = request_model or self._invocation_model(get(INVOCATION_PARAMETERS))
+            if requested is None:
+                request_model = span_model
+            else:
+                request_model = requested
+                if response_model is None and span_model is not None and span_model != requested:
+                    response_model = span_model
         if request_model is None and response_model is None:
             return IGNORED_NOT_GENAI
+        operation = get(OPERATION)
+        if is_aggregate(operation):
+            return IGNORED_AGGREGATE
         failed = status_code == STATUS_CODE_ERROR or ERROR_TYPE in fields
+        usage = fields
+        if INPUT not in fields and OUTPUT not in fields and OUTPUT_VALUE in fields:
+            usage = output_usage(get(OUTPUT_VALUE)) or fields
         try:
-            input_total = _count(get(INPUT))
-            output_total = _count(get(OUTPUT))
-            cache_read = _count(get(CACHE_READ))
-            cache_write = _count(get(CACHE_WRITE))
-            reasoning = _count(get(REASONING))
+            input_total = _count(usage.get(INPUT))
+            output_total = _count(usage.get(OUTPUT))
+            cache_read = _count(usage.get(CACHE_READ))
+            cache_write = _count(usage.get(CACHE_WRITE))
+            reasoning = _count(usage.get(REASONING))
             cache_write_1h = _count(get(CACHE_WRITE_1H)) or 0
         except InvalidUsage:
             return REJECTED_INVALID_USAGE
@@ -413,18 +308,15 @@ class SpanNormaliser:
             and cache_write is None
             and reasoning is None
         )
-        if not has_usage and not failed:
-            # A model attribute alone is an app's annotation, not a provider call;
-            # a GenAI client span (it names an operation or provider) without usage is unusable.
-            if OPERATION not in fields and PROVIDER not in fields:
-                return IGNORED_NOT_GENAI
-            return REJECTED_MISSING_USAGE
+        if not has_usage and not failed and OPERATION not in fields and PROVIDER not in fields:
+            # A model attribute alone is an app's annotation, not a provider call.
+            return IGNORED_NOT_GENAI
 
         label_key, price_model, cache_in_input = self._shape(
             fields, resource, org_project, scope_name, request_model, response_model
         )
         if has_usage:
-            tokens = split_tokens(
+            reported = reported_usage(
                 input_total or 0,
                 cache_read or 0,
                 cache_write or 0,
@@ -432,40 +324,46 @@ class SpanNormaliser:
                 reasoning or 0,
                 cache_in_input=cache_in_input,
             )
+            tokens = split_reported(reported)
         else:
-            tokens = (0, 0, 0, 0, 0)
+            reported = tokens = NO_TOKENS
         response_id = get(RESPONSE_ID)
+        if response_id is None and OUTPUT_VALUE in fields:
+            response_id = output_response_id(get(OUTPUT_VALUE))
         tier = get(SERVICE_TIER)
+        models = tuple(str(m) for m in (request_model, response_model) if m is not None)
         return UsageRecord(
             label_key,
             price_model,
             tokens,
+            reported,
             min(cache_write_1h, tokens[2]),
             1,
             True,
             not failed,
             (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None,
-            _reported_cost(get(REPORTED_COST)) if self.read_reported_cost else None,
+            _reported_cost(get(REPORTED_COST), get(COST_CURRENCY)) if self.read_reported_cost else None,
             start_ns,
             tier[:32] if isinstance(tier, str) else "",
             f"{label_key[2]}\x1f{response_id}" if isinstance(response_id, str) else span_key,
             has_usage,
+            SpanPlace(span_key, parent_key, scope_name, start_ns, end_ns, models),
         )
 
     def _shape(
         self,
         fields: Mapping[str, object],
         resource: Mapping[str, object],
-        org_project: tuple[str, str] | None,
+        org_project_labels: tuple[str, str] | None,
         scope_name: str,
         request_model: object,
         response_model: object,
     ) -> Shape:
-        if org_project is None:
-            org_project = self.labels.org_project(fields, resource)
+        if org_project_labels is None:
+            org_project_labels = org_project(self.labels, fields, resource)
         get = fields.get
         key = (
-            org_project,
+            org_project_labels,
             scope_name,
             get(PROVIDER),
             request_model,
@@ -477,9 +375,9 @@ class SpanNormaliser:
         try:
             shape = self._shapes.get(key)
         except TypeError:  # an attribute held an array: resolve without remembering
-            return self._resolve_shape(fields, org_project, scope_name, request_model, response_model)
+            return self._resolve_shape(fields, org_project_labels, scope_name, request_model, response_model)
         if shape is None:
-            shape = self._resolve_shape(fields, org_project, scope_name, request_model, response_model)
+            shape = self._resolve_shape(fields, org_project_labels, scope_name, request_model, response_model)
             if len(self._shapes) >= self.max_shapes:
                 self._shapes.clear()
             self._shapes[key] = shape
@@ -488,7 +386,7 @@ class SpanNormaliser:
     def _resolve_shape(
         self,
         fields: Mapping[str, object],
-        org_project: tuple[str, str],
+        org_project_labels: tuple[str, str],
         scope_name: str,
         request_model: object,
         response_model: object,
@@ -499,8 +397,8 @@ class SpanNormaliser:
         if not provider:
             provider = _provider_from_prefixed_model(fields.get(PREFIXED_MODEL), model)
         label_key = (
-            org_project[0],
-            org_project[1],
+            org_project_labels[0],
+            org_project_labels[1],
             clip(provider),
             model,
             clip(normalise_operation(fields.get(OPERATION))),
@@ -536,7 +434,7 @@ def normalise_point(
         return REJECTED_INVALID_VALUE
     model = labels.clip(str(request_model if request_model is not None else response_model))
     provider = normalise_provider(fields.get(PROVIDER))
-    org, project = labels.org_project(fields, resource)
+    org, project = org_project(labels, fields, resource)
     label_key = (org, project, labels.clip(provider), model, labels.clip(normalise_operation(fields.get(OPERATION))))
     price_model = str(response_model) if response_model is not None else model
     tier = fields.get(SERVICE_TIER)
@@ -548,10 +446,12 @@ def normalise_point(
             return REJECTED_INVALID_VALUE
         counts = [0, 0, 0, 0, 0]
         counts[index] = round(total)
+        tokens = (counts[0], counts[1], counts[2], counts[3], counts[4])
         return UsageRecord(
             labels=label_key,
             price_model=price_model,
-            tokens=(counts[0], counts[1], counts[2], counts[3], counts[4]),
+            tokens=tokens,
+            reported=tokens,
             requests=count,
             count_requests=False,
             time_unix_nano=time_ns,
@@ -561,7 +461,7 @@ def normalise_point(
         return UsageRecord(
             labels=label_key,
             price_model=price_model,
-            tokens=(0, 0, 0, 0, 0),
+            tokens=NO_TOKENS,
             requests=count,
             ok=ERROR_TYPE not in fields,
             time_unix_nano=time_ns,
@@ -570,7 +470,7 @@ def normalise_point(
     return UsageRecord(
         labels=label_key,
         price_model=price_model,
-        tokens=(0, 0, 0, 0, 0),
+        tokens=NO_TOKENS,
         requests=count,
         count_requests=False,
         reported_cost_usd=total,

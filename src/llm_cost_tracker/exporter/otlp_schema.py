@@ -20,13 +20,13 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-_PACKAGE = "llm_cost_tracker.otlp_slim.v2"
+_PACKAGE = "llm_cost_tracker.otlp_slim.v3"
 _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _build_file() -> descriptor_pb2.FileDescriptorProto:
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="llm_cost_tracker/otlp_slim/v2/trace.proto",
+        name="llm_cost_tracker/otlp_slim/v3/trace.proto",
         package=_PACKAGE,
         syntax="proto3",
     )
@@ -61,6 +61,7 @@ def _build_file() -> descriptor_pb2.FileDescriptorProto:
         [
             ("trace_id", 1, _F.TYPE_BYTES, None),
             ("span_id", 2, _F.TYPE_BYTES, None),
+            ("parent_span_id", 4, _F.TYPE_BYTES, None),
             ("name", 5, _F.TYPE_STRING, None),
             ("kind", 6, _F.TYPE_INT32, None),
             ("start_time_unix_nano", 7, _F.TYPE_FIXED64, None),

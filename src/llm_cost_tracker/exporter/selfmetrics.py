@@ -14,7 +14,7 @@ from llm_cost_tracker.exporter import decode
 SPAN_RESULTS = {
     "accepted": ("genai",),
     "duplicate": ("same_call",),
-    "ignored": ("not_genai", "source_uses_metrics"),
+    "ignored": ("not_genai", "aggregate", "source_uses_metrics"),
     "rejected": ("missing_usage", "invalid_usage"),
 }
 POINT_RESULTS = {

@@ -19,6 +19,20 @@ LabelKey = tuple[str, str, str, str, str]
 """Label values ``(org, project, provider, model, operation)`` of one series."""
 
 
+@dataclass(frozen=True, slots=True)
+class SpanPlace:
+    """A span's identity and place: trace-qualified ids, instrumentation scope, interval, the models it names."""
+
+    key: bytes
+    """Trace id + span id."""
+    parent: bytes
+    """Trace id + parent span id (trace id alone for a root span)."""
+    scope: str
+    start_ns: int
+    end_ns: int
+    models: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class UsageRecord:
     """One provider call (from a span) or one metric point's worth of usage."""
@@ -27,6 +41,10 @@ class UsageRecord:
     price_model: str
     """The model to price: the response model, else the requested one."""
     tokens: Tokens
+    """Non-overlapping token types, split once from ``reported``."""
+    reported: Tokens = NO_TOKENS
+    """What the source reported, as the conventions count it: input total (cache included), cache read,
+    cache write, output total (reasoning included), reasoning. Duplicate spans of one call merge on these."""
     cache_write_1h: int = 0
     """How many of the ``cache_write`` tokens were written with a 1-hour TTL."""
     requests: int = 1
@@ -42,6 +60,8 @@ class UsageRecord:
     dedupe_key: object = None
     """Identity of the provider call, so duplicate spans of one call count once."""
     has_usage: bool = True
+    span: SpanPlace | None = None
+    """Where the span sits in its trace (spans only), to recognise two spans of one call without a shared id."""
 
     @property
     def provider(self) -> str:
