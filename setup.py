@@ -14,6 +14,8 @@ from setuptools.command.build_ext import build_ext
 
 HOT_PATH = [
     "src/llm_cost_tracker/exporter/decode.py",
+    "src/llm_cost_tracker/exporter/aliases.py",
+    "src/llm_cost_tracker/exporter/dialects.py",
     "src/llm_cost_tracker/exporter/normalise.py",
     "src/llm_cost_tracker/exporter/dedupe.py",
     "src/llm_cost_tracker/exporter/ingest.py",

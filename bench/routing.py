@@ -25,7 +25,8 @@ from demo.stack import free_port
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import Override, parse
 from llm_cost_tracker.routing.store import RoutingStore
-from tests.webhook_payloads import BUDGETS, alert, notification
+from tests.clock import TestClock
+from tests.webhook_payloads import BUDGETS, Alerts, notification
 
 WATCHER = """
 import sys, time
@@ -86,10 +87,11 @@ def swap_latency(directory: Path, swaps: int = 40) -> None:
         assert watcher.stdout is not None
         assert watcher.stdout.readline().strip() == "ready"
         after_response, after_request = [], []
+        alert = Alerts(TestClock())  # the receiver is a process of its own, on the real clock
         with httpx.Client() as client:
             for i in range(swaps):
                 firing = i % 2 == 0
-                episode = f"2026-11-28T03:{i // 2:02d}:00Z"
+                episode = alert.clock.iso(60 * (i // 2))  # each firing a new episode, a minute after the last
                 body = notification(alert("firing" if firing else "resolved", starts=episode, ends=episode))
                 sent = time.time()
                 response = client.post(f"http://127.0.0.1:{web}/alertmanager/webhook", content=body)

@@ -3,7 +3,9 @@
 Every request must carry fresh span and response ids (the exporter counts a
 repeated span once), so requests are made from one serialized template by
 overwriting the ids at known offsets: cheap enough to do per request in the
-load generator, and nothing but the ids differs from the captured bytes.
+load generator, and nothing but the ids differs from the captured bytes. Each
+copy of the capture in a request is a trace of its own, as each request of an
+app is.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Template:
     body: bytes
     span_id_offsets: list[int]
     """Where each span's 8-byte id sits (protobuf: raw bytes; JSON: 16 hex characters)."""
+    trace_id_offsets: list[tuple[int, int]]
+    """(offset, copy number) of each span's 16-byte trace id (JSON: 32 hex characters)."""
     response_id_offsets: list[tuple[int, int, int]]
     """(offset, length, call number) of each response id; spans of one call share the number."""
     hex_ids: bool
@@ -40,12 +44,22 @@ class Template:
                 body[offset : offset + 16] = span_id.hex().encode()
             else:
                 body[offset : offset + 8] = span_id
+        for offset, copy in self.trace_id_offsets:
+            trace_id = request_number.to_bytes(8, "big") + copy.to_bytes(8, "big")
+            if self.hex_ids:
+                body[offset : offset + 32] = trace_id.hex().encode()
+            else:
+                body[offset : offset + 16] = trace_id
         for offset, length, call in self.response_id_offsets:
             body[offset : offset + length] = f"{request_number:012d}{call:06d}".encode().ljust(length, b"x")[:length]
         return bytes(body)
 
 
-def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceServiceRequest, list[bytes], list[str]]:
+Markers = tuple[list[bytes], list[tuple[bytes, int]], list[str]]
+"""Random placeholders written into the template: span ids, (trace id, copy), response ids."""
+
+
+def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceServiceRequest, Markers]:
     source = ExportTraceServiceRequest()
     source.ParseFromString(TEMPLATE_PAYLOAD.read_bytes())
     spans = [span for scope in source.resource_spans[0].scope_spans for span in scope.spans]
@@ -55,10 +69,13 @@ def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceSer
     resource_spans.resource.CopyFrom(source.resource_spans[0].resource)
     scopes: dict[str, object] = {}
     span_markers: list[bytes] = []
+    trace_markers: list[tuple[bytes, int]] = []
     response_markers: list[str] = []
     copy = 0
     while len(span_markers) < spans_per_request:
         response_ids: dict[str, str] = {}  # spans of one call share a response id within a copy
+        trace_marker = rng.randbytes(16)
+        trace_markers.append((trace_marker, copy))
         for template in spans:
             if len(span_markers) == spans_per_request:
                 break
@@ -71,6 +88,7 @@ def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceSer
             span = scope.spans.add()  # type: ignore[attr-defined]
             span.CopyFrom(template)
             span.span_id = marker = rng.randbytes(8)
+            span.trace_id = trace_marker
             span_markers.append(marker)
             for kv in span.attributes:
                 if kv.key == "gen_ai.response.id":
@@ -80,15 +98,16 @@ def _request(spans_per_request: int = SPANS_PER_REQUEST) -> tuple[ExportTraceSer
                         response_markers.append(response_ids[original])
                     kv.value.string_value = response_ids[original]
         copy += 1
-    return request, span_markers, response_markers
+    return request, (span_markers, trace_markers, response_markers)
 
 
 def protobuf_template() -> Template:
-    request, span_markers, response_markers = _request()
+    request, (span_markers, trace_markers, response_markers) = _request()
     body = request.SerializeToString()
     return Template(
         body,
         [body.index(m) for m in span_markers],
+        [(i, copy) for m, copy in trace_markers for i in _all(body, m)],
         [(i, len(m), call) for call, m in enumerate(response_markers) for i in _all(body, m.encode())],
         hex_ids=False,
     )
@@ -96,7 +115,7 @@ def protobuf_template() -> Template:
 
 def json_template() -> Template:
     """The same request as OTLP/JSON (hex ids, int64 as strings), as OTLP/JSON exporters send it."""
-    request, span_markers, response_markers = _request()
+    request, (span_markers, trace_markers, response_markers) = _request()
     document = json_format.MessageToDict(request)
     for resource_spans in document["resourceSpans"]:
         for scope in resource_spans["scopeSpans"]:
@@ -108,6 +127,7 @@ def json_template() -> Template:
     return Template(
         body,
         [body.index(m.hex().encode()) for m in span_markers],
+        [(i, copy) for m, copy in trace_markers for i in _all(body, m.hex().encode())],
         [(i, len(m), call) for call, m in enumerate(response_markers) for i in _all(body, m.encode())],
         hex_ids=True,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from llm_cost_tracker.exporter.dedupe import Memory, same_models
+from llm_cost_tracker.exporter.dedupe import Memory
+from llm_cost_tracker.exporter.dialects import model_family
 from llm_cost_tracker.exporter.normalise import merge_reported, reported_usage, split_reported
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
 
@@ -52,11 +53,12 @@ def test_merge_keeps_the_most_complete_report_then_splits_once() -> None:
 
 
 def test_dated_variants_are_one_model_and_other_models_are_not() -> None:
-    assert same_models(("gpt-4o-mini",), ("gpt-4o-mini-2024-07-18",))
-    assert same_models(("claude-3-5-sonnet-20241022",), ("anthropic/claude-3-5-sonnet-20241022",))
-    assert same_models(("claude-3-5-sonnet",), ("claude-3-5-sonnet@20240620",))  # Vertex's versions
-    assert not same_models(("gpt-4o",), ("gpt-4o-mini",))
-    assert not same_models(("o3",), ("o3-mini",))
+    assert model_family("gpt-4o-mini-2024-07-18") == model_family("gpt-4o-mini") == "gpt-4o-mini"
+    assert model_family("anthropic/claude-3-5-sonnet-20241022") == "claude-3-5-sonnet"
+    assert model_family("claude-3-5-sonnet@20240620") == "claude-3-5-sonnet"  # Vertex's versions
+    assert model_family("gpt-4-0613") == model_family("gpt-4") == "gpt-4"
+    for a, b in (("gpt-4o", "gpt-4o-mini"), ("o3", "o3-mini"), ("gpt-4", "gpt-5"), ("claude-2", "claude-3")):
+        assert model_family(a) != model_family(b)
 
 
 def test_cumulative_stream_deltas() -> None:

@@ -35,18 +35,14 @@ A plain tuple of strings and numbers, not a class: CPython's garbage collector
 stops tracking such tuples, so remembering 100 000 calls adds nothing to the
 cost of a collection.
 """
-SpanNode = tuple[object, str, str, tuple[str, ...], int, int, bool, bool]
-"""``(call key or None, scope, provider, models, start ns, end ns, has usage, failed)`` of a remembered span."""
+SpanNode = tuple[object, str, str, frozenset[str], int, int, bool, bool, bool, bytes]
+"""``(call key or None, scope, provider, models, start ns, end ns, has usage, failed, has a response id, parent
+key)`` of a remembered span."""
 
 SHARDS = 16
 SHARD_MASK = SHARDS - 1
-MAX_CHILDREN: Final = 16
-"""Children remembered per parent: the latest ones, where the twins of a new span are."""
 NESTING_SLACK_NS: Final = 1_000_000
 """How far (1 ms) one span may stick out of another and still be inside it."""
-
-_VERSION_SUFFIXES: Final = frozenset({f"-{digit}" for digit in "0123456789"} | {"@2"})
-"""What follows a model's name in a dated id: ``-2024-07-18``, ``-20241022``, and Vertex's ``@20241022``."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -116,18 +112,6 @@ class Memory(Generic[K, V]):
             self._previous[index][key] = value
 
 
-def _bare(model: str) -> str:
-    return model.rsplit("/", 1)[-1].lower()
-
-
-def _same_family(a: str, b: str) -> bool:
-    """``gpt-4o-mini`` and ``gpt-4o-mini-2024-07-18`` (a dated variant) are; ``gpt-4o`` and ``gpt-4o-mini`` are not."""
-    if a == b:
-        return True
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return long.startswith(short) and long[len(short) : len(short) + 2] in _VERSION_SUFFIXES
-
-
 def nests(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     """Whether one interval holds the other (to ``NESTING_SLACK_NS``)."""
     inside = b_start - NESTING_SLACK_NS <= a_start and a_end <= b_end + NESTING_SLACK_NS
@@ -135,21 +119,42 @@ def nests(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return inside or around
 
 
-def same_models(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    return any(_same_family(_bare(x), _bare(y)) for x in a for y in b)
+def same_models(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two spans name a model in common (``SpanPlace.models``: model families, see ``model_family``)."""
+    return not a.isdisjoint(b)
+
+
+def _trace(place: SpanPlace) -> bytes:
+    """The trace id: the span key less its 8-byte span id."""
+    return place.key[:-8] if len(place.key) > 8 else place.key
+
+
+TraceSpans = dict[bytes, SpanNode]
+"""The GenAI spans remembered of one trace, by span key (at most ``MAX_SPANS_PER_TRACE``, the latest)."""
+MAX_SPANS_PER_TRACE: Final = 64
 
 
 class CallRegistry:
-    """The calls counted lately, and the spans that described them, to recognise a call's other spans."""
+    """The calls counted lately, and the spans that described them, to recognise a call's other spans.
+
+    Spans are remembered per trace (one small dict each), so that a span of a new trace, the common case,
+    costs one lookup, and a span's parent, children and siblings are found by scanning its trace's
+    spans, a handful.
+    """
 
     def __init__(self, max_entries: int = 100_000, window_s: float = 900.0) -> None:
-        self.calls: Memory[object, CountedCall] = Memory(max_entries, window_s)
-        self._aliases: Memory[object, object] = Memory(max_entries, window_s)
-        self._spans: Memory[bytes, SpanNode] = Memory(max_entries, window_s)
-        self._children: Memory[bytes, tuple[bytes, ...]] = Memory(max_entries, window_s)
+        self.calls: Memory[object, CountedCall | tuple[object]] = Memory(max_entries, window_s)
+        """Call key → the counted call; another key of a call (a twin span's id) → ``(call key,)``."""
+        self._traces: Memory[bytes, TraceSpans] = Memory(max_entries, window_s)
+        self._new_traces: set[bytes] = set()
+        """Traces first seen in the request being counted: their twins were grouped with them already."""
+
+    def begin_request(self) -> None:
+        """A new export request: relations within it are ``group_records``'; the memory is for earlier ones."""
+        self._new_traces.clear()
 
     def configure(self, max_entries: int, window_s: float) -> None:
-        for memory in (self.calls, self._aliases, self._spans, self._children):
+        for memory in (self.calls, self._traces):
             memory.max_entries, memory.window_s = max_entries, window_s
 
     def __len__(self) -> int:
@@ -157,50 +162,58 @@ class CallRegistry:
 
     def call_of(self, key: object) -> tuple[object, CountedCall] | None:
         """The call a dedupe key (a span key or response id) was counted under."""
-        canonical = self._aliases.get(key)
-        canonical = key if canonical is None else canonical
-        call = self.calls.get(canonical)
-        return None if call is None else (canonical, call)
+        found = self.calls.get(key)
+        if found is None:
+            return None
+        if len(found) == 1:
+            key = found[0]
+            found = self.calls.get(key)
+            if found is None or len(found) == 1:
+                return None
+        return key, found
 
     def related(self, record: UsageRecord, scopes: frozenset[str]) -> tuple[object, CountedCall] | None:
         """A counted call this span is another description of, by its place in the trace.
 
         ``scopes``: the instrumentation scopes that reported usage for the call this span stands for (its own,
         and those of the spans of its request grouped with it); a call already counted from one of them is
-        another call.
+        another call. A child or the parent wins over a sibling; of nested siblings, the closest in length.
         """
         place = record.span
         if place is None:
             return None
+        trace = _trace(place)
+        spans = None if trace in self._new_traces else self._traces.get(trace)
+        if spans is None:
+            return None
         provider = record.labels[2]
-        for child in self._children.get(place.key) or ():
-            found = self._match(record, place, provider, child, scopes)
-            if found is not None:
-                return found
-        found = self._match(record, place, provider, place.parent, scopes)
-        if found is not None:
-            return found
+        identified = isinstance(record.dedupe_key, str)
         best: tuple[int, tuple[object, CountedCall]] | None = None
-        for sibling in reversed(self._children.get(place.parent) or ()):
-            if sibling == place.key:
+        for key, node in spans.items():
+            if key == place.key:
                 continue
-            node = self._spans.get(sibling)
-            if node is None or not nests(place.start_ns, place.end_ns, node[4], node[5]):
-                continue
-            found = self._match(record, place, provider, sibling, scopes)
-            if found is not None:
-                width = abs((node[5] - node[4]) - (place.end_ns - place.start_ns))
-                if best is None or width < best[0]:
-                    best = (width, found)
+            if node[9] == place.key or key == place.parent:  # its child, or its parent
+                found = self._match(record, place, provider, node, scopes)
+                if found is not None:
+                    return found
+            elif (
+                node[9] == place.parent
+                and not (identified and node[8])  # two spans with ids are one call only if the ids agree
+                and nests(place.start_ns, place.end_ns, node[4], node[5])
+            ):
+                found = self._match(record, place, provider, node, scopes)
+                if found is not None:
+                    width = abs((node[5] - node[4]) - (place.end_ns - place.start_ns))
+                    if best is None or width < best[0]:
+                        best = (width, found)
         return None if best is None else best[1]
 
     def _match(
-        self, record: UsageRecord, place: SpanPlace, provider: str, span_key: bytes, scopes: frozenset[str]
+        self, record: UsageRecord, place: SpanPlace, provider: str, node: SpanNode, scopes: frozenset[str]
     ) -> tuple[object, CountedCall] | None:
-        node = self._spans.get(span_key)
-        if node is None or node[0] is None:
+        call_key, node_scope, node_provider, models, _, _, node_usage, node_failed, _, _ = node
+        if call_key is None:
             return None
-        call_key, node_scope, node_provider, models, _, _, node_usage, node_failed = node
         if provider and node_provider and provider != node_provider:
             return None
         if not same_models(place.models, models):
@@ -228,31 +241,40 @@ class CallRegistry:
             place.end_ns,
             record.has_usage,
             not record.ok,
+            isinstance(record.dedupe_key, str),
+            place.parent,
         )
-        self._spans.remember(place.key, node, now)
-        siblings = self._children.get(place.parent)
-        if siblings is None:
-            self._children.remember(place.parent, (place.key,), now)
-        elif place.key not in siblings:
-            self._children.replace(place.parent, (*siblings[-(MAX_CHILDREN - 1) :], place.key))
+        trace = _trace(place)
+        spans = self._traces.get(trace)
+        if spans is None:
+            self._traces.remember(trace, {place.key: node}, now)
+            self._new_traces.add(trace)
+            return
+        spans[place.key] = node
+        if len(spans) > MAX_SPANS_PER_TRACE:
+            del spans[next(iter(spans))]  # the oldest
 
     def link_unattached(self, record: UsageRecord, call_key: object) -> None:
         """Spans without usage that this call's span sits under or beside: now known to be this call's too."""
         place = record.span
         if place is None:
             return
-        for key in (place.parent, *(self._children.get(place.key) or ())):
-            node = self._spans.get(key)
-            if node is not None and node[0] is None and not node[6] and same_models(place.models, node[3]):
-                self._spans.replace(key, (call_key, *node[1:]))
+        trace = _trace(place)
+        spans = None if trace in self._new_traces else self._traces.get(trace)
+        if spans is None:
+            return
+        for key, node in spans.items():
+            related = key == place.parent or node[9] == place.key
+            if related and node[0] is None and not node[6] and same_models(place.models, node[3]):
+                spans[key] = (call_key, *node[1:])
 
     def remember_call(self, key: object, call: CountedCall, now: float) -> None:
         self.calls.remember(key, call, now)
 
     def alias(self, key: object, call_key: object, now: float) -> None:
         """``key`` (another span's response id or span key) names the call counted under ``call_key``."""
-        if key != call_key:
-            self._aliases.remember(key, call_key, now)
+        if key != call_key and self.calls.get(key) is None:
+            self.calls.remember(key, (call_key,), now)
 
     def update_call(self, key: object, call: CountedCall) -> None:
         self.calls.replace(key, call)
@@ -263,16 +285,16 @@ SIBLING_WINDOW: Final = 8
 
 
 def _compatible(a: UsageRecord, b: UsageRecord) -> bool:
-    """Whether two spans can describe one call: same provider and model, same outcome, and not two reports of
-    one instrumentation."""
+    """Whether two spans can describe one call: same outcome, not two reports of one instrumentation, same
+    provider and model."""
     pa, pb = a.span, b.span
     if pa is None or pb is None:
         return False
+    if not compatible_outcomes(a.ok, a.has_usage, pa.scope, b.ok, b.has_usage, pb.scope):
+        return False
     if a.labels[2] and b.labels[2] and a.labels[2] != b.labels[2]:
         return False
-    if not same_models(pa.models, pb.models):
-        return False
-    return compatible_outcomes(a.ok, a.has_usage, pa.scope, b.ok, b.has_usage, pb.scope)
+    return same_models(pa.models, pb.models)
 
 
 def compatible_outcomes(a_ok: bool, a_usage: bool, a_scope: str, b_ok: bool, b_usage: bool, b_scope: str) -> bool:
@@ -324,8 +346,10 @@ def group_records(records: list[UsageRecord]) -> list[list[int]]:
         parent = by_span.get(place.parent)
         if parent is not None and parent != i and _compatible(records[parent], record):
             edges.append((1, 0, parent, i))
+    # Siblings: only where one of the two has no response id (two with ids are one call only if the ids agree).
+    anonymous = [not isinstance(r.dedupe_key, str) for r in records]
     for siblings in children.values():
-        if len(siblings) < 2:
+        if len(siblings) < 2 or not any(anonymous[i] for i in siblings):
             continue
         siblings.sort(key=lambda index: records[index].span.start_ns)  # type: ignore[union-attr]
         for position, a in enumerate(siblings):
@@ -336,6 +360,8 @@ def group_records(records: list[UsageRecord]) -> list[list[int]]:
                 assert pb is not None
                 if pb.start_ns > pa.end_ns + NESTING_SLACK_NS:
                     break
+                if not (anonymous[a] or anonymous[b]):
+                    continue
                 if nests(pa.start_ns, pa.end_ns, pb.start_ns, pb.end_ns) and _compatible(records[a], records[b]):
                     width = abs((pa.end_ns - pa.start_ns) - (pb.end_ns - pb.start_ns))
                     edges.append((2, width, a, b))

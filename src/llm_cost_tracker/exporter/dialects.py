@@ -75,6 +75,25 @@ AGGREGATE_OPERATIONS: Final = frozenset(
         "ai.toolcall",
     }
 )
+_VERSION_STAMP: Final = re.compile(r"(-\d{4}(-\d{2}){0,2}|-\d{6,8}|@\d+|-latest)$")
+"""A dated or versioned model id's stamp: ``-2024-07-18``, ``-20241022``, ``-0613``, Vertex's ``@20241022``."""
+_FAMILIES: dict[str, str] = {}
+
+
+def model_family(model: str) -> str:
+    """``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``, ``anthropic/claude-3-5-sonnet@20240620`` → ``claude-3-5-sonnet``.
+
+    Two spans of one call may name the requested model and the one that answered (a dated variant); a
+    provider prefix (LiteLLM's) is no part of the name. ``gpt-4o`` and ``gpt-4o-mini`` stay apart.
+    """
+    family = _FAMILIES.get(model)
+    if family is None:
+        if len(_FAMILIES) >= 4096:
+            _FAMILIES.clear()
+        family = _FAMILIES[model] = _VERSION_STAMP.sub("", model.rsplit("/", 1)[-1].lower())
+    return family
+
+
 MAX_JSON_ATTRIBUTE: Final = 65_536
 """JSON attributes longer than this are not parsed (a response with a whole document in it)."""
 _RESPONSE_ID: Final = re.compile(r'"id"\s*:\s*"((?:chatcmpl|msg|resp|gemresp|gen|cmpl|run)[-_][A-Za-z0-9_-]{4,128})"')

@@ -6,7 +6,6 @@ turns the ``IngestResult`` into an OTLP response; nothing here knows HTTP.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -146,6 +145,7 @@ class Ingestor:
                 self._infer_provider(record)
                 records.append(record)
                 costs.append(policy.reported_cost)
+            self.dedupe.begin_request()
             for group in group_records(records):
                 if len(group) == 1:
                     self._count(records[group[0]], costs[group[0]], now_ns, now_mono, result)
@@ -175,9 +175,9 @@ class Ingestor:
         for record in group:
             reported = merge_reported(reported, record.reported)
             cache_write_1h = max(cache_write_1h, record.cache_write_1h)
-        merged = dataclasses.replace(
-            primary, reported=reported, tokens=split_reported(reported), cache_write_1h=cache_write_1h
-        )
+        # The group's records are this request's own: the primary becomes the call's most complete report.
+        primary.reported, primary.tokens, primary.cache_write_1h = reported, split_reported(reported), cache_write_1h
+        merged = primary
         scopes = frozenset(r.span.scope for r in group if r.span is not None and r.has_usage)
         call_key = self._count(merged, reported_cost, now_ns, now_mono, result, scopes)
         calls = self.dedupe

@@ -41,6 +41,7 @@ from llm_cost_tracker.exporter.aliases import (
 from llm_cost_tracker.exporter.dialects import (
     invocation_model,
     is_aggregate,
+    model_family,
     normalise_operation,
     normalise_provider,
     output_response_id,
@@ -216,8 +217,8 @@ def org_project(labels: LabelMapping, fields: Mapping[str, object], resource: Ma
     )
 
 
-Shape = tuple[LabelKey, str, bool]
-"""What a call's identity resolves to: labels, the model to price, whether input includes cache."""
+Shape = tuple[LabelKey, str, bool, frozenset[str]]
+"""What a call's identity resolves to: labels, the model to price, whether input includes cache, model families."""
 
 
 class SpanNormaliser:
@@ -312,7 +313,7 @@ class SpanNormaliser:
             # A model attribute alone is an app's annotation, not a provider call.
             return IGNORED_NOT_GENAI
 
-        label_key, price_model, cache_in_input = self._shape(
+        label_key, price_model, cache_in_input, models = self._shape(
             fields, resource, org_project, scope_name, request_model, response_model
         )
         if has_usage:
@@ -331,7 +332,6 @@ class SpanNormaliser:
         if response_id is None and OUTPUT_VALUE in fields:
             response_id = output_response_id(get(OUTPUT_VALUE))
         tier = get(SERVICE_TIER)
-        models = tuple(str(m) for m in (request_model, response_model) if m is not None)
         return UsageRecord(
             label_key,
             price_model,
@@ -404,7 +404,8 @@ class SpanNormaliser:
             clip(normalise_operation(fields.get(OPERATION))),
         )
         price_model = str(response_model) if response_model is not None else model
-        return label_key, price_model, not excludes_cache_from_input(scope_name, fields, provider)
+        families = frozenset(model_family(str(m)) for m in (request_model, response_model) if m is not None)
+        return label_key, price_model, not excludes_cache_from_input(scope_name, fields, provider), families
 
 
 POINT_TOKEN_TYPES: Final = {"input": 0, "prompt": 0, "output": 3, "completion": 3}

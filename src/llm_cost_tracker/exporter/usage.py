@@ -30,7 +30,8 @@ class SpanPlace:
     scope: str
     start_ns: int
     end_ns: int
-    models: tuple[str, ...]
+    models: frozenset[str]
+    """The families of the models it names (requested and answered: ``gpt-4o-mini``, not its dated id)."""
 
 
 @dataclass(slots=True)
