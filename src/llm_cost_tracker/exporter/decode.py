@@ -190,6 +190,7 @@ def iter_spans_proto(body: bytes, aliases: Aliases, cache: dict[Any, object] | N
                 ):
                     yield NOT_GENAI  # most spans of an app are not LLM calls: skip them cheaply
                     continue
+                trace_id = span.trace_id
                 yield (
                     resource,
                     scope_name,
@@ -197,8 +198,8 @@ def iter_spans_proto(body: bytes, aliases: Aliases, cache: dict[Any, object] | N
                     span.status.code,
                     span.start_time_unix_nano,
                     span.end_time_unix_nano,
-                    span.trace_id + span.span_id,
-                    span.trace_id + span.parent_span_id,
+                    trace_id + span.span_id,
+                    trace_id + span.parent_span_id,
                 )
 
 

@@ -35,9 +35,10 @@ A plain tuple of strings and numbers, not a class: CPython's garbage collector
 stops tracking such tuples, so remembering 100 000 calls adds nothing to the
 cost of a collection.
 """
-SpanNode = tuple[object, str, str, frozenset[str], int, int, bool, bool, bool, bytes]
+SpanNode = tuple[object, str, str, tuple[str, ...], int, int, bool, bool, bool, bytes]
 """``(call key or None, scope, provider, models, start ns, end ns, has usage, failed, has a response id, parent
-key)`` of a remembered span."""
+key)`` of a remembered span: atomic values only, so that the garbage collector stops tracking it (and the
+per-trace dicts holding such tuples)."""
 
 SHARDS = 16
 SHARD_MASK = SHARDS - 1
@@ -119,9 +120,9 @@ def nests(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return inside or around
 
 
-def same_models(a: frozenset[str], b: frozenset[str]) -> bool:
+def same_models(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether two spans name a model in common (``SpanPlace.models``: model families, see ``model_family``)."""
-    return not a.isdisjoint(b)
+    return any(model in b for model in a)
 
 
 def _trace(place: SpanPlace) -> bytes:
@@ -353,18 +354,19 @@ def group_records(records: list[UsageRecord]) -> list[list[int]]:
             continue
         siblings.sort(key=lambda index: records[index].span.start_ns)  # type: ignore[union-attr]
         for position, a in enumerate(siblings):
+            if not anonymous[a]:
+                continue
             pa = records[a].span
             assert pa is not None
-            for b in siblings[position + 1 : position + 1 + SIBLING_WINDOW]:
+            low = max(0, position - SIBLING_WINDOW)
+            for b in siblings[low : position + 1 + SIBLING_WINDOW]:
+                if b == a or (anonymous[b] and b < a):  # each pair of anonymous spans once
+                    continue
                 pb = records[b].span
                 assert pb is not None
-                if pb.start_ns > pa.end_ns + NESTING_SLACK_NS:
-                    break
-                if not (anonymous[a] or anonymous[b]):
-                    continue
                 if nests(pa.start_ns, pa.end_ns, pb.start_ns, pb.end_ns) and _compatible(records[a], records[b]):
                     width = abs((pa.end_ns - pa.start_ns) - (pb.end_ns - pb.start_ns))
-                    edges.append((2, width, a, b))
+                    edges.append((2, width, min(a, b), max(a, b)))
     if not edges:
         return [[i] for i in range(count)]
     root = list(range(count))

@@ -119,9 +119,19 @@ def normalise_operation(value: object) -> str:
     return OPERATION_ALIASES.get(operation, operation)
 
 
+_AGGREGATE: dict[str, bool] = {}
+
+
 def is_aggregate(operation: object) -> bool:
     """Whether a span of this operation wraps model calls (an agent run, a step) rather than being one."""
-    return isinstance(operation, str) and operation.strip().lower() in AGGREGATE_OPERATIONS
+    if not isinstance(operation, str):
+        return False
+    found = _AGGREGATE.get(operation)
+    if found is None:
+        if len(_AGGREGATE) >= 1024:
+            _AGGREGATE.clear()
+        found = _AGGREGATE[operation] = operation.strip().lower() in AGGREGATE_OPERATIONS
+    return found
 
 
 def _json_object(text: object) -> dict[str, object] | None:

@@ -9,7 +9,7 @@ of one call merge on the reported tuple, never on split parts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from llm_cost_tracker.exporter.aliases import (
@@ -217,7 +217,7 @@ def org_project(labels: LabelMapping, fields: Mapping[str, object], resource: Ma
     )
 
 
-Shape = tuple[LabelKey, str, bool, frozenset[str]]
+Shape = tuple[LabelKey, str, bool, tuple[str, ...]]
 """What a call's identity resolves to: labels, the model to price, whether input includes cache, model families."""
 
 
@@ -290,15 +290,17 @@ class SpanNormaliser:
         if is_aggregate(operation):
             return IGNORED_AGGREGATE
         failed = status_code == STATUS_CODE_ERROR or ERROR_TYPE in fields
-        usage = fields
+        usage: Callable[[str], object] = get
         if INPUT not in fields and OUTPUT not in fields and OUTPUT_VALUE in fields:
-            usage = output_usage(get(OUTPUT_VALUE)) or fields
+            from_output = output_usage(get(OUTPUT_VALUE))
+            if from_output is not None:
+                usage = from_output.get
         try:
-            input_total = _count(usage.get(INPUT))
-            output_total = _count(usage.get(OUTPUT))
-            cache_read = _count(usage.get(CACHE_READ))
-            cache_write = _count(usage.get(CACHE_WRITE))
-            reasoning = _count(usage.get(REASONING))
+            input_total = _count(usage(INPUT))
+            output_total = _count(usage(OUTPUT))
+            cache_read = _count(usage(CACHE_READ))
+            cache_write = _count(usage(CACHE_WRITE))
+            reasoning = _count(usage(REASONING))
             cache_write_1h = _count(get(CACHE_WRITE_1H)) or 0
         except InvalidUsage:
             return REJECTED_INVALID_USAGE
@@ -404,7 +406,7 @@ class SpanNormaliser:
             clip(normalise_operation(fields.get(OPERATION))),
         )
         price_model = str(response_model) if response_model is not None else model
-        families = frozenset(model_family(str(m)) for m in (request_model, response_model) if m is not None)
+        families = tuple(dict.fromkeys(model_family(str(m)) for m in (request_model, response_model) if m is not None))
         return label_key, price_model, not excludes_cache_from_input(scope_name, fields, provider), families
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 TOKEN_TYPES: Final = ("input", "cache_read", "cache_write", "output", "reasoning")
@@ -19,50 +18,97 @@ LabelKey = tuple[str, str, str, str, str]
 """Label values ``(org, project, provider, model, operation)`` of one series."""
 
 
-@dataclass(frozen=True, slots=True)
 class SpanPlace:
-    """A span's identity and place: trace-qualified ids, instrumentation scope, interval, the models it names."""
+    """A span's identity and place: trace-qualified ids, instrumentation scope, interval, the models it names.
 
-    key: bytes
-    """Trace id + span id."""
-    parent: bytes
-    """Trace id + parent span id (trace id alone for a root span)."""
-    scope: str
-    start_ns: int
-    end_ns: int
-    models: frozenset[str]
-    """The families of the models it names (requested and answered: ``gpt-4o-mini``, not its dated id)."""
+    Plain classes with their own ``__init__`` (here and below), not dataclasses: mypyc compiles them into
+    native classes, while a dataclass keeps an interpreted ``__init__``, a microsecond per span.
+    """
+
+    __slots__ = ("end_ns", "key", "models", "parent", "scope", "start_ns")
+
+    def __init__(
+        self, key: bytes, parent: bytes, scope: str, start_ns: int, end_ns: int, models: tuple[str, ...]
+    ) -> None:
+        self.key = key
+        """Trace id + span id."""
+        self.parent = parent
+        """Trace id + parent span id (trace id alone for a root span)."""
+        self.scope = scope
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.models = models
+        """The families of the models it names (requested and answered: ``gpt-4o-mini``, not its dated id)."""
 
 
-@dataclass(slots=True)
 class UsageRecord:
     """One provider call (from a span) or one metric point's worth of usage."""
 
-    labels: LabelKey
-    price_model: str
-    """The model to price: the response model, else the requested one."""
-    tokens: Tokens
-    """Non-overlapping token types, split once from ``reported``."""
-    reported: Tokens = NO_TOKENS
-    """What the source reported, as the conventions count it: input total (cache included), cache read,
-    cache write, output total (reasoning included), reasoning. Duplicate spans of one call merge on these."""
-    cache_write_1h: int = 0
-    """How many of the ``cache_write`` tokens were written with a 1-hour TTL."""
-    requests: int = 1
-    """How many calls the record covers (a metric point may aggregate several)."""
-    count_requests: bool = True
-    """False for token and cost points of a metrics push: their calls are counted
-    from the duration histogram."""
-    ok: bool = True
-    duration_s: float | None = None
-    reported_cost_usd: float | None = None
-    time_unix_nano: int = 0
-    service_tier: str = ""
-    dedupe_key: object = None
-    """Identity of the provider call, so duplicate spans of one call count once."""
-    has_usage: bool = True
-    span: SpanPlace | None = None
-    """Where the span sits in its trace (spans only), to recognise two spans of one call without a shared id."""
+    __slots__ = (
+        "cache_write_1h",
+        "count_requests",
+        "dedupe_key",
+        "duration_s",
+        "has_usage",
+        "labels",
+        "ok",
+        "price_model",
+        "reported",
+        "reported_cost_usd",
+        "requests",
+        "service_tier",
+        "span",
+        "time_unix_nano",
+        "tokens",
+    )
+
+    def __init__(
+        self,
+        labels: LabelKey,
+        price_model: str,
+        tokens: Tokens,
+        reported: Tokens = NO_TOKENS,
+        cache_write_1h: int = 0,
+        requests: int = 1,
+        count_requests: bool = True,
+        ok: bool = True,
+        duration_s: float | None = None,
+        reported_cost_usd: float | None = None,
+        time_unix_nano: int = 0,
+        service_tier: str = "",
+        dedupe_key: str | bytes | None = None,
+        has_usage: bool = True,
+        span: SpanPlace | None = None,
+    ) -> None:
+        self.labels = labels
+        self.price_model = price_model
+        """The model to price: the response model, else the requested one."""
+        self.tokens = tokens
+        """Non-overlapping token types, split once from ``reported``."""
+        self.reported = reported
+        """What the source reported, as the conventions count it: input total (cache included), cache read,
+        cache write, output total (reasoning included), reasoning. Duplicate spans of one call merge on these."""
+        self.cache_write_1h = cache_write_1h
+        """How many of the ``cache_write`` tokens were written with a 1-hour TTL."""
+        self.requests = requests
+        """How many calls the record covers (a metric point may aggregate several)."""
+        self.count_requests = count_requests
+        """False for token and cost points of a metrics push: their calls are counted from the duration
+        histogram."""
+        self.ok = ok
+        self.duration_s = duration_s
+        self.reported_cost_usd = reported_cost_usd
+        self.time_unix_nano = time_unix_nano
+        self.service_tier = service_tier
+        self.dedupe_key = dedupe_key
+        """Identity of the provider call, so duplicate spans of one call count once."""
+        self.has_usage = has_usage
+        self.span = span
+        """Where the span sits in its trace (spans only), to recognise two spans of one call without a shared
+        id."""
+
+    def __repr__(self) -> str:
+        return f"UsageRecord({self.labels!r}, tokens={self.tokens!r}, ok={self.ok!r}, dedupe_key={self.dedupe_key!r})"
 
     @property
     def provider(self) -> str:
