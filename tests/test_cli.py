@@ -17,7 +17,7 @@ def test_prices_lookup_prints_prices_and_source(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "catalog entry openai/gpt-4o" in out
     assert "source:    genai-prices" in out
-    assert "2026-11-28 (UTC)" in out
+    assert "valid:     00:00-24:00 UTC on 2026-11-28" in out
     lines = {
         line.split()[0]: line.split()[1:]
         for line in out.splitlines()
@@ -32,7 +32,8 @@ def test_prices_lookup_shows_long_context_tiers(capsys: pytest.CaptureFixture[st
     assert main(["prices", "lookup", "anthropic", "claude-sonnet-4-5"], clock=clock) == 0
     out = capsys.readouterr().out
     assert "above 200000 input tokens" in out
-    assert f"date:      {utc_today(clock)} (UTC)" in out  # "today" is the clock's
+    assert f"UTC on {utc_today(clock)}" in out  # "now" is the clock's
+    assert "cache_write_1h" in out.split("above 200000")[1]  # every tier shows every price
 
 
 def test_prices_lookup_unknown_model_fails(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,7 +39,7 @@ def test_the_same_numbers_as_the_text_with_created_timestamps() -> None:
     ledger = UsageLedger(clock=lambda: created)
     key = ("acme", "checkout", "anthropic", "claude-sonnet-4-5", "chat")
     ledger.add(key, (128, 4096, 2048, 256, 0), 13_132_800_000_000, 1, 0, 1.5)  # $0.0131328
-    ledger.count_unpriced("vllm", "m", "not_in_catalog")
+    ledger.count_unpriced(("acme", "checkout", "vllm", "m", "not_in_catalog"))
     registry = CollectorRegistry()
     SelfMetrics(registry).ingest_seconds.labels("traces").observe(0.003)
     snapshot = ledger.snapshot()

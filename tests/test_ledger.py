@@ -104,9 +104,9 @@ def test_draining_releases_a_held_series_at_the_scrape_after_its_zero() -> None:
     ticks = Ticks()
     ledger = UsageLedger(hold_s=60, monotonic=ticks)
     ledger.add(("o", "p", "openai", "gpt-4o", "chat"), (10, 0, 0, 5, 0), 10**15, 1)
-    ledger.count_unpriced("vllm", "m", "not_in_catalog")
+    ledger.count_unpriced(("o", "p", "vllm", "m", "not_in_catalog"))
     ledger.draining = True  # SIGTERM: no time to wait out the hold
-    unpriced = 'llm_unpriced_requests_total{provider="vllm",model="m",reason="not_in_catalog"}'
+    unpriced = 'llm_unpriced_requests_total{org="o",project="p",provider="vllm",model="m",reason="not_in_catalog"}'
     first = ledger.render(scrape=True)
     assert cost_of(first) == 0
     assert f"{unpriced} 0\n" in first

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,9 +13,11 @@ from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.pricing import catalog
 from llm_cost_tracker.pricing.overrides import load_overrides
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
-from llm_cost_tracker.pricing.resolver import PriceResolver, day_number_of
+from llm_cost_tracker.pricing.resolver import PriceResolver, time_ns_of
 
-DAY = date(2026, 11, 28)
+DAY = datetime(2026, 11, 28, 12, tzinfo=UTC)
+"""A fixed instant: prices here do not depend on the day the tests run."""
+AT = time_ns_of(DAY)
 USAGES = [
     # (input incl. cache, cache read, cache write, output incl. reasoning, reasoning)
     (1250, 1024, 0, 180, 0),
@@ -55,7 +57,7 @@ def test_cost_matches_genai_prices_own_calculation(
         ),
         model,
         provider_id=catalog.catalog_provider_id(provider),
-        genai_request_timestamp=datetime(2026, 11, 28, 12, tzinfo=UTC),
+        genai_request_timestamp=DAY,
     ).total_price
     assert ours == theirs
 
@@ -68,7 +70,7 @@ def test_corpus_costs_to_the_last_digit() -> None:
     assert gpt_4o.cost_fusd((226, 1024, 0, 180, 0)) == 3_645_000_000_000  # $0.003645
     assert sonnet.cost_fusd((128, 4096, 2048, 256, 0)) == 13_132_800_000_000  # $0.0131328
     # Anthropic's 1-hour cache writes cost more than the 5-minute ones.
-    assert sonnet.cost_fusd((0, 0, 1000, 0, 0), cache_write_1h=1000) == 6_000_000_000_000
+    assert sonnet.cost_fusd((0, 0, 1000, 0, 0), (1000, 0, 0, 0)) == 6_000_000_000_000
 
 
 def test_priority_tier_from_the_catalog() -> None:
@@ -118,7 +120,7 @@ def resolver(tmp_path: Path, text: str = OVERRIDES) -> PriceResolver:
 
 
 def test_self_hosted_model_price(tmp_path: Path) -> None:
-    price = resolver(tmp_path).resolve("vllm", "llama-3.1-70b-instruct", day_number_of(DAY))
+    price = resolver(tmp_path).resolve("vllm", "llama-3.1-70b-instruct", AT)
     assert price is not None
     assert price.cost_fusd((1_000_000, 0, 0, 1_000_000, 0)) == 800_000_000_000_000  # $0.80
     assert price.source == "prices.yaml models[0]"
@@ -129,9 +131,9 @@ def test_self_hosted_model_price(tmp_path: Path) -> None:
 
 def test_tier_specific_and_dated_overrides(tmp_path: Path) -> None:
     prices = resolver(tmp_path)
-    flex = prices.resolve("openai", "gpt-4o", day_number_of(DAY), "flex")
-    default = prices.resolve("openai", "gpt-4o", day_number_of(DAY), "default")
-    later = prices.resolve("openai", "gpt-4o", day_number_of(date(2027, 2, 1)), "default")
+    flex = prices.resolve("openai", "gpt-4o", AT, "flex")
+    default = prices.resolve("openai", "gpt-4o", AT, "default")
+    later = prices.resolve("openai", "gpt-4o", time_ns_of(datetime(2027, 2, 1, tzinfo=UTC)), "default")
     assert flex is not None
     assert default is not None
     assert later is not None
@@ -141,7 +143,7 @@ def test_tier_specific_and_dated_overrides(tmp_path: Path) -> None:
 
 
 def test_negotiated_discount_on_catalog_prices(tmp_path: Path) -> None:
-    price = resolver(tmp_path).resolve("anthropic", "claude-3-5-sonnet-20241022", day_number_of(DAY))
+    price = resolver(tmp_path).resolve("anthropic", "claude-3-5-sonnet-20241022", AT)
     assert price is not None
     assert price.base.input == Decimal("2.55")
     assert price.cost_fusd((128, 4096, 2048, 256, 0)) == 11_162_880_000_000  # 0.85 x $0.0131328

@@ -50,14 +50,16 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
         ("unit-exact", Resolution()),
         ("unit-hours", Resolution()),
         ("unit-interval", Resolution.parse("10s")),
+        ("unit-unpriced", Resolution()),  # no budget file: the alerts every rule file carries
     ],
 )
 def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:
     """Month boundaries, exactness (new series, restarts, replicas, new instances, gaps), thresholds, forecasts,
-    rolling windows, burn rates, --interval."""
+    rolling windows, burn rates, --interval, unpriced models."""
     promtool = need_binary("promtool")
-    budgets = load_budgets(UNIT / f"{suite}.budgets.yaml")
-    rules = prometheus_rules(generate(budgets, resolution), f"{suite}.budgets.yaml")
+    budgets_file = UNIT / f"{suite}.budgets.yaml"
+    budgets = load_budgets(budgets_file) if budgets_file.exists() else None
+    rules = prometheus_rules(generate(budgets, resolution), budgets_file.name)
     (tmp_path / "rules.yaml").write_text(rules)
     shutil.copy(UNIT / f"{suite}.test.yaml", tmp_path)
     result = subprocess.run(
@@ -81,6 +83,8 @@ def test_every_series_and_alert_carries_the_budget_and_its_match_labels() -> Non
         record = rule.to_dict().get("record", "")
         if isinstance(record, str) and record.startswith("series:"):
             assert not rule.labels  # the spend of each series, shared by every budget
+        elif rule.to_dict().get("alert") == "LLMUnpricedModel":
+            assert "budget" not in rule.labels  # about calls, whatever budget they fall under
         else:
             assert rule.labels["budget"] in names
     exceeded = next(
@@ -112,10 +116,11 @@ def test_replicas_drop_out_of_the_aggregation() -> None:
 def test_without_a_budget_file_only_the_spend_rules(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "generate"]) == 0
     (group,) = yaml.safe_load(capsys.readouterr().out)["groups"]
-    assert [r["record"] for r in group["rules"]] == [
+    assert [r.get("record") or r["alert"] for r in group["rules"]] == [
         "series:llm_cost_usd:increase_exact",
         "series:llm_tokens:increase_exact",
         "series:llm_requests:increase_exact",
+        "LLMUnpricedModel",
     ]
 
 

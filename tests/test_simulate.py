@@ -6,8 +6,11 @@ import random
 from pathlib import Path
 
 from llm_cost_tracker import simulate
+from llm_cost_tracker.pricing import catalog
+from llm_cost_tracker.pricing.resolver import PriceResolver
 from llm_cost_tracker.routing.document import Override, RoutingDocument
 from llm_cost_tracker.routing.store import RoutingStore
+from llm_cost_tracker.rules.spec import load_budgets
 from tests.conftest import LiveServer, sample_value, usage_by_model, wait_until
 
 
@@ -25,6 +28,20 @@ def test_calls_look_like_real_usage() -> None:
     checkout = [c for c in calls if c.app.project == "checkout" and c.model.name == "gpt-4o"]
     mean_input = sum(c.input_tokens for c in checkout) / len(checkout)
     assert 1500 < mean_input < 2100  # scattered around the configured 1800
+
+
+def test_simulated_models_are_current_catalog_models() -> None:
+    """The simulator and the shipped budgets' swap targets use models today's catalog lists and prices."""
+    models = {(m.provider, m.name) for app in simulate.APPS for m in app.models}
+    root = Path(__file__).parent.parent
+    for path in (root / "deploy" / "budgets.yaml", root / "examples" / "budgets.yaml"):
+        for budget in load_budgets(path).budgets:
+            models |= {(budget.match.get("provider", ""), swap.to) for swap in budget.on_exceeded.swap}
+    resolver = PriceResolver()
+    for provider, model in models:
+        provider = provider or resolver.infer_provider(model) or ""
+        assert catalog.find(provider, model) is not None, f"{provider}/{model} is not in the catalog"
+        assert not catalog.deprecated(provider, model), f"{provider}/{model} is deprecated"
 
 
 def test_simulated_spans_are_priced_and_obey_the_routing_file(server: LiveServer, tmp_path: Path) -> None:
@@ -48,7 +65,7 @@ def test_simulated_spans_are_priced_and_obey_the_routing_file(server: LiveServer
     samples = server.samples()
     models = usage_by_model(samples)
     assert set(models) == {model for _, model in sent}
-    research = models["claude-sonnet-4-20250514"]
+    research = models["claude-sonnet-4-5-20250929"]
     assert research.tokens["cache_read"] > 0
     assert models["o4-mini"].tokens["reasoning"] > 0
     assert sample_value(samples, "llm_unpriced_requests_total") == 0

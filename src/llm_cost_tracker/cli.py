@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from llm_cost_tracker import __version__
-from llm_cost_tracker.clock import Clock, system_clock, utc_today
+from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.config import Config, ListenAddress
 from llm_cost_tracker.inputfile import InputFileError
 
@@ -57,40 +57,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_prices_lookup(args: argparse.Namespace) -> int:
     from llm_cost_tracker.config import load_config
-    from llm_cost_tracker.exporter.dialects import normalise_provider
+    from llm_cost_tracker.exporter.dialects import cloud_provider, normalise_provider
     from llm_cost_tracker.exporter.server import build_resolver
-    from llm_cost_tracker.pricing.resolver import day_number_of
+    from llm_cost_tracker.pricing.lookup import lookup_lines
 
     try:
         resolver = build_resolver(load_config(args.config))
     except InputFileError as exc:
         print(f"Invalid configuration: {exc}", file=sys.stderr)
         return 1
-    day = args.date or utc_today(args.clock)
-    provider = normalise_provider(args.provider)
-    price = resolver.resolve(provider, args.model, day_number_of(day), args.service_tier)
-    if price is None:
+    provider = cloud_provider(args.model, normalise_provider(args.provider))
+    at = None if args.date else args.at or datetime.fromtimestamp(args.clock(), UTC)
+    lines, priced = lookup_lines(resolver, provider, args.model, args.service_tier, at, args.date)
+    print("\n".join(lines))
+    if not priced:
         print(
-            f"no price for {provider}/{args.model} on {day}: not in the catalog or the overrides "
-            "(calls to it are counted in llm_unpriced_requests_total)",
+            f"no price for {provider}/{args.model}: calls to it cost $0 and are counted in "
+            "llm_unpriced_requests_total; add it to your price overrides (docs/configuration.md#price-overrides)",
             file=sys.stderr,
         )
         return 1
-    print(f"provider:  {provider}")
-    print(f"model:     {args.model}" + (f"  (catalog entry {price.catalog_ref})" if price.catalog_ref else ""))
-    print(f"date:      {day} (UTC)" + (f", service tier {args.service_tier}" if args.service_tier else ""))
-    print(f"source:    {price.source}")
-    print()
-    print(f"{'token type':<16}{'USD per 1M tokens':>20}{'USD per token':>20}")
-    for name, value in (*price.base.by_token_type().items(), ("cache_write_1h", price.base.cache_write_1h)):
-        print(f"{name:<16}{value.normalize():>20f}{float(value) / 1e6:>20.12g}")
-    if price.base.per_request:
-        print(f"{'per request':<16}{'':>20}{price.base.per_request.normalize():>20f}")
-    for start, tier in price.tiers:
-        print(f"\nabove {start} input tokens (the whole call):")
-        for name, value in tier.by_token_type().items():
-            print(f"{name:<16}{value.normalize():>20f}{float(value) / 1e6:>20.12g}")
     return 0
+
+
+def _instant(value: str) -> datetime:
+    """``2026-12-02T14:00:00Z`` or ``2026-12-02 14:00`` (UTC when no offset is given)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
@@ -239,7 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     lookup = prices.add_parser("lookup", help="the per-token prices of a model and their source")
     lookup.add_argument("provider", metavar="PROVIDER", help="provider, e.g. openai, anthropic, gcp.vertex_ai")
     lookup.add_argument("model", metavar="MODEL", help="model name as the API reports it")
-    lookup.add_argument("--date", type=date.fromisoformat, help="UTC day to price on (default today)")
+    when = lookup.add_mutually_exclusive_group()
+    when.add_argument("--at", type=_instant, metavar="TIME", help="the instant to price at, UTC (default: now)")
+    when.add_argument(
+        "--date", type=date.fromisoformat, metavar="DAY", help="show every price of this UTC day (time-of-day rates)"
+    )
     lookup.add_argument("--service-tier", default="", help="service tier, e.g. priority, flex, batch")
     lookup.add_argument("--config", metavar="FILE", help="configuration file (its price overrides apply)")
     lookup.set_defaults(func=cmd_prices_lookup)

@@ -77,14 +77,16 @@ APPS: tuple[App, ...] = (
         "acme",
         "support",
         0.2,
-        (Model("anthropic", "claude-3-5-haiku-20241022", input_tokens=1500, output_tokens=250, cached=0.5),),
+        (Model("anthropic", "claude-haiku-4-5-20251001", input_tokens=1500, output_tokens=250, cached=0.5),),
     ),
     App(
         "labs",
         "research",
         0.15,
         (
-            Model("anthropic", "claude-sonnet-4-20250514", input_tokens=6000, output_tokens=900, cached=0.6, weight=2),
+            Model(
+                "anthropic", "claude-sonnet-4-5-20250929", input_tokens=6000, output_tokens=900, cached=0.6, weight=2
+            ),
             Model("openai", "o4-mini", input_tokens=2500, output_tokens=1500, reasoning=0.7, errors=0.03),
         ),
     ),

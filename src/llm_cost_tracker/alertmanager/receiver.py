@@ -29,11 +29,11 @@ from starlette.routing import BaseRoute, Route
 
 from llm_cost_tracker.alertmanager.payload import Alert, PayloadError, parse_api_alerts, parse_webhook
 from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconcile
-from llm_cost_tracker.clock import Clock, system_clock, utc_today
+from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.exporter.otlp_http import RequestRefused, read_body
 from llm_cost_tracker.inputfile import InputFileError
-from llm_cost_tracker.pricing.resolver import PriceResolver, day_number_of
+from llm_cost_tracker.pricing.resolver import PriceResolver
 from llm_cost_tracker.routing.client import file_signature
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError
 from llm_cost_tracker.routing.store import RoutingStore, RoutingStoreError
@@ -110,7 +110,7 @@ class SwapReceiver:
     def price(self, provider: str, model: str) -> float | None:
         """USD per million tokens, input plus output, today: what "cheapest" means for swap targets."""
         provider = provider or self.resolver.infer_provider(model) or ""
-        found = self.resolver.resolve(provider, model, day_number_of(utc_today(self.clock)))
+        found = self.resolver.resolve(provider, model, now_ns(self.clock))
         return None if found is None else float(found.base.input + found.base.output)
 
     # --- HTTP -------------------------------------------------------------------------------

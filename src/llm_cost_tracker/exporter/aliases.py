@@ -23,6 +23,9 @@ CACHE_READ: Final = "cache_read_tokens"
 CACHE_WRITE: Final = "cache_write_tokens"
 CACHE_WRITE_1H: Final = "cache_write_1h_tokens"
 REASONING: Final = "reasoning_tokens"
+INPUT_AUDIO: Final = "input_audio_tokens"
+OUTPUT_AUDIO: Final = "output_audio_tokens"
+WEB_SEARCHES: Final = "web_searches"
 REPORTED_COST: Final = "reported_cost"
 COST_CURRENCY: Final = "cost_currency"
 RESPONSE_ID: Final = "response_id"
@@ -88,6 +91,12 @@ ALIAS_TABLE: Final[dict[str, tuple[str, ...]]] = {
         "ai.usage.outputTokenDetails.reasoningTokens",
         "ai.usage.reasoningTokens",
         "gen_ai.usage.details.reasoning_tokens",
+    ),
+    INPUT_AUDIO: ("gen_ai.usage.audio.input_tokens", "llm.token_count.prompt_details.audio"),
+    OUTPUT_AUDIO: ("gen_ai.usage.audio.output_tokens", "llm.token_count.completion_details.audio"),
+    WEB_SEARCHES: (
+        "gen_ai.usage.web_search_requests",
+        "gen_ai.usage.server_tool_use.web_search_requests",  # Anthropic's usage, flattened
     ),
     REPORTED_COST: (
         "gen_ai.usage.cost.amount",  # the proposed convention (with .currency and .source)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import Final, Generic, TypeVar
 
-from llm_cost_tracker.exporter.usage import LabelKey, SpanPlace, Tokens, UsageRecord
+from llm_cost_tracker.exporter.usage import Extras, LabelKey, SpanPlace, Tokens, UsageRecord
 
 PriceKey = tuple[str, str, int, str]
-"""``(provider, model, day, service tier)``: what ``PriceResolver.resolve`` takes."""
+"""``(provider, model, call time in Unix ns, service tier)``: what ``PriceResolver.resolve`` takes."""
 
-CountedCall = tuple[LabelKey, Tokens, int, int, PriceKey | None, tuple[str, ...], bool]
-"""``(labels, reported, cache_write_1h, cost_fusd, price_key, scopes, ok)`` of a counted call; ``scopes`` are
+CountedCall = tuple[LabelKey, Tokens, Extras, int, PriceKey | None, tuple[str, ...], bool]
+"""``(labels, reported, extras, cost_fusd, price_key, scopes, ok)`` of a counted call; ``scopes`` are
 the instrumentation scopes of its spans that reported usage.
 
 A plain tuple of strings and numbers, not a class: CPython's garbage collector

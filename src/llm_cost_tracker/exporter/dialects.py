@@ -27,6 +27,8 @@ PROVIDER_ALIASES: Final = {
     "mistralai": "mistral_ai",
     "mistral": "mistral_ai",
     "xai": "x_ai",
+    "aws": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
 }
 FRAMEWORKS: Final = frozenset({"strands-agents", "langchain", "llama_index", "llamaindex", "crewai", "autogen"})
 """Names some instrumentations put where the provider belongs: the provider is then inferred from the model."""
@@ -112,6 +114,43 @@ def normalise_provider(value: object) -> str:
     return PROVIDER_ALIASES.get(provider, provider)
 
 
+_BEDROCK_ID: Final = re.compile(
+    r"^(?:arn:aws[a-z-]*:bedrock:"
+    r"|(?:(?:us|eu|apac|au|jp|ca|us-gov|global)\.)?"
+    r"(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|writer|twelvelabs|stability|luma|google"
+    r"|nvidia|moonshot|minimax)\.[a-z0-9])"
+)
+"""Amazon Bedrock's model ids: ``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``amazon.nova-pro-v1:0``, ARNs."""
+_VERTEX_ID: Final = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/|^[a-z0-9][a-z0-9.-]*@[a-z0-9]+$")
+"""Vertex AI's: ``claude-sonnet-4-5@20250929`` (a version after ``@``), ``publishers/google/models/gemini-2.5-pro``."""
+_AZURE_ID: Final = re.compile(r"^gpt-35-turbo")
+"""Azure OpenAI spells GPT-3.5 without the dot."""
+MODEL_VENDORS: Final = frozenset(
+    {"", "anthropic", "openai", "meta", "mistral_ai", "cohere", "ai21", "amazon", "deepseek", "gcp.gemini"}
+)
+"""Providers a span may name for a model it reached through a cloud (the model's maker, or nothing)."""
+
+
+def cloud_provider(model: str, provider: str) -> str:
+    """The cloud a model id's shape says served it, where the span names no provider or the model's maker.
+
+    A Bedrock id priced as Anthropic's API would miss Bedrock's regional premium; a
+    Vertex id (``@`` version) or an Azure deployment's ``gpt-35-turbo`` likewise.
+    Returns ``provider`` when the shape says nothing.
+    """
+    if provider not in MODEL_VENDORS:
+        return provider
+    name = model.rsplit("/", 1)[-1] if model.startswith(("bedrock/", "vertex_ai/", "azure/")) else model
+    name = name.lower()
+    if _BEDROCK_ID.match(name):
+        return "aws.bedrock"
+    if _VERTEX_ID.match(name):
+        return "gcp.vertex_ai"
+    if _AZURE_ID.match(name) and provider in ("", "openai"):
+        return "azure.ai.openai"
+    return provider
+
+
 def normalise_operation(value: object) -> str:
     if not isinstance(value, str) or not value:
         return "unknown"
@@ -178,11 +217,11 @@ def _nested(document: dict[str, object], *path: str) -> object:
 
 
 def output_usage(output: object) -> dict[str, int] | None:
-    """Usage from the response in ``output.value``, for spans that carry it nowhere else.
+    """Usage from the response in ``output.value``, for what a span carries nowhere else.
 
     The shapes of OpenAI's Chat Completions and Responses, Anthropic's Messages,
-    and LangChain's ``llm_output``: input and output totals, cache and reasoning
-    detail, under the canonical field names.
+    and LangChain's ``llm_output``: input and output totals, cache, reasoning and
+    audio detail, and web searches, under the canonical field names.
     """
     document = _json_object(output)
     if document is None:
@@ -207,6 +246,9 @@ def output_usage(output: object) -> dict[str, int] | None:
             _nested(usage, "completion_tokens_details", "reasoning_tokens"),
             _nested(usage, "output_tokens_details", "reasoning_tokens"),
         ),
+        "input_audio_tokens": (_nested(usage, "prompt_tokens_details", "audio_tokens"),),
+        "output_audio_tokens": (_nested(usage, "completion_tokens_details", "audio_tokens"),),
+        "web_searches": (_nested(usage, "server_tool_use", "web_search_requests"),),
     }
     for field, values in candidates.items():
         for value in values:
@@ -217,4 +259,14 @@ def output_usage(output: object) -> dict[str, int] | None:
     if anthropic and "input_tokens" in found:
         # Anthropic's input_tokens leaves the cache out; the conventions' input total holds it.
         found["input_tokens"] += found.get("cache_read_tokens", 0) + found.get("cache_write_tokens", 0)
+    searches = _responses_web_searches(document.get("output"))
+    if searches:
+        found["web_searches"] = searches
     return found if "input_tokens" in found or "output_tokens" in found else None
+
+
+def _responses_web_searches(output: object) -> int:
+    """OpenAI's Responses API: one ``web_search_call`` output item per search."""
+    if not isinstance(output, list):
+        return 0
+    return sum(1 for item in output if isinstance(item, dict) and item.get("type") == "web_search_call")

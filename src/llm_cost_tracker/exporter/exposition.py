@@ -18,8 +18,16 @@ SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 
 SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float]
 """``(label text, label values, cost in femto-dollars, tokens, ok, errors, bucket counts, duration sum, created)``."""
-UnpricedRow = tuple[tuple[str, str, str], int, float]
-"""``((provider, model, reason), calls, created)``."""
+CallCounterRow = tuple[str, tuple[str, ...], int, float]
+"""``(metric, label values, calls, created)`` of a counter of ``CALL_COUNTERS``."""
+UNPRICED: Final = "llm_unpriced_requests_total"
+FALLBACK: Final = "llm_price_fallback_requests_total"
+CALL_COUNTERS: Final = {
+    UNPRICED: ("org", "project", "provider", "model", "reason"),
+    FALLBACK: ("org", "project", "provider", "model", "priced_as"),
+}
+"""Calls counted apart from the series, with their label names: ``model`` is the model that was priced (the
+response model, else the requested one), not the requested model of the series."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +35,27 @@ class Snapshot:
     """Every counter of the ledger at one moment, as plain data."""
 
     series: list[SeriesRow]
-    unpriced: list[UnpricedRow]
+    calls: list[CallCounterRow]
     prices: list[tuple[tuple[str, str], ResolvedPrice]]
     dropped: dict[str, int]
     bounds: tuple[float, ...]
 
 
-DROPPED_METRICS: Final = ("llm_cost_usd_total", "llm_unpriced_requests_total", "llm_price_usd_per_token")
+DROPPED_METRICS: Final = (
+    "llm_cost_usd_total",
+    "llm_unpriced_requests_total",
+    "llm_price_fallback_requests_total",
+    "llm_price_usd_per_token",
+)
 HELP: Final = {
     "llm_cost_usd_total": "Cost of LLM calls in USD, priced from the price catalog.",
     "llm_tokens_total": "Tokens of LLM calls by non-overlapping type (input = uncached input).",
     "llm_requests_total": "LLM calls by outcome.",
     "llm_request_duration_seconds": "Duration of LLM calls.",
-    "llm_unpriced_requests_total": "LLM calls that no price applies to (counted at $0 cost).",
+    "llm_unpriced_requests_total": "LLM calls that no price applies to (counted at $0 cost), by the model "
+    "that could not be priced.",
+    "llm_price_fallback_requests_total": "LLM calls whose answering model has no price yet, priced as the "
+    "requested model (priced_as).",
     "llm_price_usd_per_token": "Base price in USD per token of every model seen, for re-pricing history in PromQL.",
     "llm_cost_tracker_series_dropped_total": "Records folded into an __overflow__ series "
     "(or, for prices, not exported) because a metric reached its series cap.",
@@ -68,7 +84,7 @@ def format_value(value: float) -> str:
 
 def text(snapshot: Snapshot) -> str:
     """The snapshot's metric families as exposition text."""
-    series, unpriced, prices, dropped = snapshot.series, snapshot.unpriced, snapshot.prices, snapshot.dropped
+    series, prices, dropped = snapshot.series, snapshot.prices, snapshot.dropped
     out: list[str] = []
     add = out.append
     add(f"# HELP llm_cost_usd_total {HELP['llm_cost_usd_total']}")
@@ -97,11 +113,12 @@ def text(snapshot: Snapshot) -> str:
         add(f'llm_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
         add(f"llm_request_duration_seconds_sum{{{labels}}} {format_value(duration_sum)}")
         add(f"llm_request_duration_seconds_count{{{labels}}} {total}")
-    add(f"# HELP llm_unpriced_requests_total {HELP['llm_unpriced_requests_total']}")
-    add("# TYPE llm_unpriced_requests_total counter")
-    unpriced_names = ("provider", "model", "reason")
-    for key, count, _ in unpriced:
-        add(f"llm_unpriced_requests_total{{{label_text(unpriced_names, key)}}} {count}")
+    for metric, names in CALL_COUNTERS.items():
+        add(f"# HELP {metric} {HELP[metric]}")
+        add(f"# TYPE {metric} counter")
+        for row_metric, key, count, _ in snapshot.calls:
+            if row_metric == metric:
+                add(f"{metric}{{{label_text(names, key)}}} {count}")
     add(f"# HELP llm_price_usd_per_token {HELP['llm_price_usd_per_token']}")
     add("# TYPE llm_price_usd_per_token gauge")
     for (provider, model), price in prices:

@@ -23,7 +23,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, ti
 from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-defined]
 from prometheus_client import CollectorRegistry
 
-from llm_cost_tracker.exporter.exposition import DROPPED_METRICS, HELP, SERIES_LABELS, Snapshot
+from llm_cost_tracker.exporter.exposition import CALL_COUNTERS, DROPPED_METRICS, HELP, SERIES_LABELS, Snapshot
 from llm_cost_tracker.exporter.usage import TOKEN_TYPES
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
 
@@ -151,13 +151,15 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
         histogram.sample_sum = duration_sum
         _created(histogram, created)
     yield from (cost, tokens, requests, durations)
-    unpriced = _family("llm_unpriced_requests_total", COUNTER, HELP["llm_unpriced_requests_total"])
-    for unpriced_key, count, created in snapshot.unpriced:
-        metric = unpriced.metric.add()
-        _labels(metric, ("provider", "model", "reason"), unpriced_key)
-        metric.counter.value = count
-        _created(metric.counter, created)
-    yield unpriced
+    for name, label_names in CALL_COUNTERS.items():
+        family = _family(name, COUNTER, HELP[name])
+        for row_metric, values, count, created in snapshot.calls:
+            if row_metric == name:
+                metric = family.metric.add()
+                _labels(metric, label_names, values)
+                metric.counter.value = count
+                _created(metric.counter, created)
+        yield family
     prices = _family("llm_price_usd_per_token", GAUGE, HELP["llm_price_usd_per_token"])
     for (provider, model), price in snapshot.prices:
         for token_type, usd in price.usd_per_token().items():

@@ -6,12 +6,13 @@ turns the ``IngestResult`` into an OTLP response; nothing here knows HTTP.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from prometheus_client import Counter as PromCounter
 
@@ -19,6 +20,7 @@ from llm_cost_tracker.config import Config, ReportedCost, SourcePolicy
 from llm_cost_tracker.exporter import decode
 from llm_cost_tracker.exporter.aliases import canonical_attributes
 from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall, PriceKey, group_records
+from llm_cost_tracker.exporter.dialects import model_family
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
     IGNORED_AGGREGATE,
@@ -33,11 +35,14 @@ from llm_cost_tracker.exporter.normalise import (
 )
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
-from llm_cost_tracker.exporter.usage import UsageRecord
-from llm_cost_tracker.pricing.prices import FUSD_PER_USD
-from llm_cost_tracker.pricing.resolver import PriceResolver, day_number
+from llm_cost_tracker.exporter.usage import NO_EXTRAS, Extras, UsageRecord
+from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
+from llm_cost_tracker.pricing.resolver import PriceResolver, call_time_ns
 
 Encoding = Literal["protobuf", "json"]
+log = logging.getLogger(__name__)
+UNPRICED_LOGS_PER_WINDOW: Final = 10
+UNPRICED_LOG_WINDOW_S: Final = 60.0
 
 
 @dataclass(slots=True)
@@ -68,6 +73,15 @@ def _same(value: object) -> object:
     return value
 
 
+def merge_extras(a: Extras, b: Extras) -> Extras:
+    """The larger of each extra count of two reports of one call."""
+    if b is NO_EXTRAS:
+        return a
+    if a is NO_EXTRAS:
+        return b
+    return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
 def _cost_fusd(usd: float) -> int:
     return int(Decimal(repr(usd)) * FUSD_PER_USD)
 
@@ -88,6 +102,9 @@ class Ingestor:
         self.metrics = metrics
         self.clock_ns = clock_ns
         self.dedupe = CallRegistry(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
+        self._log_window_start = -UNPRICED_LOG_WINDOW_S
+        self._logged_in_window = 0
+        self._unlogged = 0
         self.streams = CumulativeStreams(
             config.limits.max_metric_streams, config.ingest.cumulative_initial_value, started_ns=clock_ns()
         )
@@ -171,12 +188,12 @@ class Ingestor:
     ) -> None:
         """Spans of this request that describe one call: counted once, at the most complete report of them all."""
         primary = next((r for r in group if r.has_usage), group[0])
-        reported, cache_write_1h = primary.reported, primary.cache_write_1h
+        reported, extras = primary.reported, primary.extras
         for record in group:
             reported = merge_reported(reported, record.reported)
-            cache_write_1h = max(cache_write_1h, record.cache_write_1h)
+            extras = merge_extras(extras, record.extras)
         # The group's records are this request's own: the primary becomes the call's most complete report.
-        primary.reported, primary.tokens, primary.cache_write_1h = reported, split_reported(reported), cache_write_1h
+        primary.reported, primary.tokens, primary.extras = reported, split_reported(reported), extras
         merged = primary
         scopes = frozenset(r.span.scope for r in group if r.span is not None and r.has_usage)
         call_key = self._count(merged, reported_cost, now_ns, now_mono, result, scopes)
@@ -197,9 +214,9 @@ class Ingestor:
     def _merge_scope(self, call_key: object, record: UsageRecord) -> None:
         found = self.dedupe.call_of(call_key)
         if found is not None and record.span is not None and record.has_usage and record.span.scope not in found[1][5]:
-            labels, reported, cache_write_1h, cost, price_key, scopes, ok = found[1]
+            labels, reported, extras, cost, price_key, scopes, ok = found[1]
             self.dedupe.update_call(
-                found[0], (labels, reported, cache_write_1h, cost, price_key, (*scopes, record.span.scope), ok)
+                found[0], (labels, reported, extras, cost, price_key, (*scopes, record.span.scope), ok)
             )
 
     def _count(
@@ -247,7 +264,7 @@ class Ingestor:
             usage_scopes = tuple(scopes) if scopes is not None else ()
             if not usage_scopes and record.span is not None and record.has_usage:
                 usage_scopes = (record.span.scope,)
-            call = (record.labels, record.reported, record.cache_write_1h, cost, price_key, usage_scopes, record.ok)
+            call = (record.labels, record.reported, record.extras, cost, price_key, usage_scopes, record.ok)
             calls.remember_call(key, call, now_mono)
             calls.remember_span(record, key, now_mono)
             calls.link_unattached(record, key)
@@ -256,20 +273,20 @@ class Ingestor:
 
     def _merge(self, call_key: object, counted: CountedCall, record: UsageRecord) -> None:
         """Another span of a counted call: add only what it reports beyond what was counted."""
-        labels, reported, counted_1h, counted_cost, price_key, scopes, ok = counted
+        labels, reported, counted_extras, counted_cost, price_key, scopes, ok = counted
         if record.span is not None and record.has_usage and record.span.scope not in scopes:
             scopes = (*scopes, record.span.scope)
         merged = merge_reported(reported, record.reported)
-        cache_write_1h = max(counted_1h, record.cache_write_1h)
-        if merged == reported and cache_write_1h <= counted_1h:
-            self.dedupe.update_call(call_key, (labels, reported, counted_1h, counted_cost, price_key, scopes, ok))
+        extras = merge_extras(counted_extras, record.extras)
+        if merged == reported and extras == counted_extras:
+            self.dedupe.update_call(call_key, (labels, reported, counted_extras, counted_cost, price_key, scopes, ok))
             return
         before, after = split_reported(reported), split_reported(merged)
         cost = counted_cost
         if price_key is not None:
             price = self.resolver.resolve(*price_key)
             if price is not None:
-                cost = price.cost_fusd(after, cache_write_1h)
+                cost = price.cost_fusd(after, extras)
         delta = (
             after[0] - before[0],
             after[1] - before[1],
@@ -278,26 +295,76 @@ class Ingestor:
             after[4] - before[4],
         )
         self.ledger.add(labels, delta, cost - counted_cost)
-        self.dedupe.update_call(call_key, (labels, merged, cache_write_1h, cost, price_key, scopes, ok))
+        self.dedupe.update_call(call_key, (labels, merged, extras, cost, price_key, scopes, ok))
 
     def _price(self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int) -> tuple[int, PriceKey | None]:
-        """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price)."""
+        """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price).
+
+        A reported cost of exactly 0 for a call with tokens is no price (an instrumentation that does not
+        know the model reports 0): the catalog prices the call, or it is counted unpriced.
+        """
         reported = record.reported_cost_usd
+        if reported == 0 and record.has_usage:
+            reported = None
         if reported_cost == "prefer" and reported is not None:
             return _cost_fusd(reported), None
         if not record.has_usage:
             return 0, None
-        provider, model = record.labels[2], record.labels[3]
-        price_key = (provider, record.price_model, day_number(record.time_unix_nano, now_ns), record.service_tier)
+        labels = record.labels
+        provider, priced = labels[2], record.price_model
+        price_key = (provider, priced, call_time_ns(record.time_unix_nano, now_ns), record.service_tier)
         price = self.resolver.resolve(*price_key)
+        if price is None:
+            price, price_key = self._fallback(record, price_key)
         if price is None:
             if reported_cost == "fallback" and reported is not None:
                 return _cost_fusd(reported), None
-            self.ledger.count_unpriced(provider, model, "not_in_catalog", max(record.requests, 1))
+            self._unpriced(record, provider, priced)
             return 0, None
-        self.ledger.note_price(provider, model, price)
+        self.ledger.note_price(provider, labels[3], price)
         requests = record.requests if record.count_requests else 0
-        return price.cost_fusd(record.tokens, record.cache_write_1h, requests), price_key
+        return price.cost_fusd(record.tokens, record.extras, requests), price_key
+
+    def _fallback(self, record: UsageRecord, price_key: PriceKey) -> tuple[ResolvedPrice | None, PriceKey]:
+        """An answering model the catalog does not know yet (a new dated version of the requested one) is
+        priced as the requested model, and counted in ``llm_price_fallback_requests_total``."""
+        requested = record.labels[3]
+        answered = price_key[1]
+        if requested == answered or model_family(requested) != model_family(answered):
+            return None, price_key
+        fallback_key = (price_key[0], requested, price_key[2], price_key[3])
+        price = self.resolver.resolve(*fallback_key)
+        if price is not None:
+            labels = record.labels
+            self.ledger.count_fallback((labels[0], labels[1], labels[2], answered, requested), max(record.requests, 1))
+        return price, fallback_key
+
+    def _unpriced(self, record: UsageRecord, provider: str, model: str) -> None:
+        labels = record.labels
+        model = self.labels.clip(model)
+        key = (labels[0], labels[1], provider, model, "not_in_catalog")
+        if not self.ledger.count_unpriced(key, max(record.requests, 1)):
+            return
+        # Each new unpriced model once, but never a flood (a client inventing model names).
+        now = time.monotonic()
+        if now - self._log_window_start >= UNPRICED_LOG_WINDOW_S:
+            self._log_window_start, self._logged_in_window = now, 0
+        if self._logged_in_window >= UNPRICED_LOGS_PER_WINDOW:
+            self._unlogged += 1
+            return
+        self._logged_in_window += 1
+        more = f" ({self._unlogged} more unpriced models were not logged)" if self._unlogged else ""
+        self._unlogged = 0
+        log.warning(
+            "unpriced model provider=%s model=%s (first seen from org=%s project=%s): its calls cost $0 in "
+            "llm_cost_usd_total and are counted in llm_unpriced_requests_total until the catalog or the "
+            "price overrides price it%s",
+            provider,
+            model,
+            labels[0],
+            labels[1],
+            more,
+        )
 
     # --- metrics ----------------------------------------------------------------------------
 

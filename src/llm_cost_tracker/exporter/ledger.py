@@ -26,7 +26,15 @@ from typing import Final
 
 from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.exporter import exposition
-from llm_cost_tracker.exporter.exposition import SERIES_LABELS, Snapshot, label_text
+from llm_cost_tracker.exporter.exposition import (
+    CALL_COUNTERS,
+    FALLBACK,
+    SERIES_LABELS,
+    UNPRICED,
+    CallCounterRow,
+    Snapshot,
+    label_text,
+)
 from llm_cost_tracker.exporter.usage import NO_TOKENS, LabelKey, Tokens
 from llm_cost_tracker.pricing.prices import ResolvedPrice
 
@@ -104,10 +112,12 @@ class UsageLedger:
         self.monotonic = monotonic
         self.clock = clock
         self._series: dict[LabelKey, SeriesState] = {}
-        self._unpriced: dict[tuple[str, str, str], int] = {}
-        self._created: dict[tuple[str, str, str], float] = {}
+        self._calls: dict[str, dict[tuple[str, ...], int]] = {metric: {} for metric in CALL_COUNTERS}
+        """Calls counted apart (unpriced, priced as the requested model): metric → label values → calls."""
+        self._created: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._unpriced_models: set[tuple[str, str]] = set()
         self._prices: dict[tuple[str, str], ResolvedPrice] = {}
-        self._held: dict[tuple[str, ...], float] = {}
+        self._held: dict[object, float] = {}
         """New series still shown at 0 → when a scrape first served them (-1: not yet)."""
         self.draining = False
         """Shutting down: a held series is released by the next scrape after the one that served its 0."""
@@ -196,17 +206,35 @@ class UsageLedger:
         state.duration_count += sum(bucket_counts)
         state.duration_sum += total
 
-    def count_unpriced(self, provider: str, model: str, reason: str, calls: int = 1) -> None:
-        key = (provider, model, reason)
-        if key not in self._unpriced and len(self._unpriced) >= self.max_series:
-            self.dropped["llm_unpriced_requests_total"] = self.dropped.get("llm_unpriced_requests_total", 0) + 1
-            key = (OVERFLOW, OVERFLOW, reason)
+    def count_calls(self, metric: str, key: tuple[str, ...], calls: int = 1) -> None:
+        """Count calls in one of ``CALL_COUNTERS`` (caller holds ``lock``); a new series starts held at 0."""
+        counts = self._calls[metric]
+        if key not in counts:
+            if len(counts) >= self.max_series:
+                self.dropped[metric] = self.dropped.get(metric, 0) + 1
+                key = (OVERFLOW,) * 4 + (key[4],) if metric == UNPRICED else (OVERFLOW,) * len(key)
+            if key not in counts:
+                self._created[(metric, key)] = self.clock()
+                if self.hold_s > 0:
+                    self._held[(metric, key)] = -1.0
         self.version += 1
-        if key not in self._unpriced:
-            self._created[key] = self.clock()
-            if self.hold_s > 0:
-                self._held[key] = -1.0
-        self._unpriced[key] = self._unpriced.get(key, 0) + calls
+        counts[key] = counts.get(key, 0) + calls
+
+    def count_unpriced(self, key: tuple[str, str, str, str, str], calls: int = 1) -> bool:
+        """Count calls no price applies to, by ``(org, project, provider, model, reason)``.
+
+        Returns whether the model is new to the process (so that it is logged once).
+        """
+        self.count_calls(UNPRICED, key, calls)
+        model = (key[2], key[3])
+        if model in self._unpriced_models or len(self._unpriced_models) >= self.max_series:
+            return False
+        self._unpriced_models.add(model)
+        return True
+
+    def count_fallback(self, key: tuple[str, str, str, str, str], calls: int = 1) -> None:
+        """Count calls priced as the requested model, by ``(org, project, provider, model, priced_as)``."""
+        self.count_calls(FALLBACK, key, calls)
 
     def note_price(self, provider: str, model: str, price: ResolvedPrice) -> None:
         key = (provider, model)
@@ -228,7 +256,7 @@ class UsageLedger:
         so new series are held at 0 for it; anyone else (``curl``) sees the true values.
         """
         with self.lock:
-            held: dict[tuple[str, ...], float] = self._held if scrape else {}
+            held: dict[object, float] = self._held if scrape else {}
             if held:
                 self._release_held()
             zero_buckets = (0,) * (len(self.bounds) + 1)
@@ -249,8 +277,11 @@ class UsageLedger:
                 for key, s in self._series.items()
                 if org is None or key[0] == org
             ]
-            unpriced = [
-                (key, 0 if key in held else count, self._created.get(key, 0.0)) for key, count in self._unpriced.items()
+            calls: list[CallCounterRow] = [
+                (metric, key, 0 if (metric, key) in held else count, self._created.get((metric, key), 0.0))
+                for metric, counts in self._calls.items()
+                for key, count in counts.items()
+                if org is None or key[0] == org
             ]
             prices = list(self._prices.items())
             dropped = dict(self.dropped)
@@ -262,4 +293,4 @@ class UsageLedger:
                 self.scrapes += 1
                 if not held:
                     self.served_version = self.version
-        return Snapshot(series, unpriced, prices, dropped, self.bounds)
+        return Snapshot(series, calls, prices, dropped, self.bounds)

@@ -19,9 +19,11 @@ from llm_cost_tracker.exporter.aliases import (
     COST_CURRENCY,
     ERROR_TYPE,
     INPUT,
+    INPUT_AUDIO,
     INVOCATION_PARAMETERS,
     OPERATION,
     OUTPUT,
+    OUTPUT_AUDIO,
     OUTPUT_VALUE,
     PREFIXED_MODEL,
     PROVIDER,
@@ -34,11 +36,13 @@ from llm_cost_tracker.exporter.aliases import (
     SERVICE_TIER,
     SPAN_MODEL,
     TOKEN_TYPE,
+    WEB_SEARCHES,
     Aliases,
     field_of,
     with_label_keys,
 )
 from llm_cost_tracker.exporter.dialects import (
+    cloud_provider,
     invocation_model,
     is_aggregate,
     model_family,
@@ -47,7 +51,7 @@ from llm_cost_tracker.exporter.dialects import (
     output_response_id,
     output_usage,
 )
-from llm_cost_tracker.exporter.usage import NO_TOKENS, LabelKey, SpanPlace, Tokens, UsageRecord
+from llm_cost_tracker.exporter.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, Tokens, UsageRecord
 from llm_cost_tracker.labels import LabelMapping, LabelSource
 
 MAX_TOKENS_PER_CALL: Final = 10_000_000_000
@@ -217,6 +221,26 @@ def org_project(labels: LabelMapping, fields: Mapping[str, object], resource: Ma
     )
 
 
+def _extras(fields: Mapping[str, object], from_output: Mapping[str, int] | None) -> Extras:
+    """1-hour cache writes, audio input and output tokens and web searches, where a span reports them."""
+    if (
+        CACHE_WRITE_1H not in fields
+        and INPUT_AUDIO not in fields
+        and OUTPUT_AUDIO not in fields
+        and WEB_SEARCHES not in fields
+        and not from_output
+    ):
+        return NO_EXTRAS
+    output = from_output or {}
+    extras = (
+        _count(fields.get(CACHE_WRITE_1H)) or 0,
+        _count(fields.get(INPUT_AUDIO, output.get(INPUT_AUDIO))) or 0,
+        _count(fields.get(OUTPUT_AUDIO, output.get(OUTPUT_AUDIO))) or 0,
+        _count(fields.get(WEB_SEARCHES, output.get(WEB_SEARCHES))) or 0,
+    )
+    return NO_EXTRAS if extras == NO_EXTRAS else extras
+
+
 Shape = tuple[LabelKey, str, bool, tuple[str, ...]]
 """What a call's identity resolves to: labels, the model to price, whether input includes cache, model families."""
 
@@ -291,17 +315,22 @@ class SpanNormaliser:
             return IGNORED_AGGREGATE
         failed = status_code == STATUS_CODE_ERROR or ERROR_TYPE in fields
         usage: Callable[[str], object] = get
-        if INPUT not in fields and OUTPUT not in fields and OUTPUT_VALUE in fields:
-            from_output = output_usage(get(OUTPUT_VALUE))
-            if from_output is not None:
-                usage = from_output.get
+        from_output: dict[str, int] | None = None
+        if OUTPUT_VALUE in fields:
+            # The response JSON: for usage a span has no attributes for, or for the web searches in it.
+            value = get(OUTPUT_VALUE)
+            no_usage = INPUT not in fields and OUTPUT not in fields
+            if no_usage or (WEB_SEARCHES not in fields and isinstance(value, str) and "web_search" in value):
+                from_output = output_usage(value)
+                if from_output is not None and no_usage:
+                    usage = from_output.get
         try:
             input_total = _count(usage(INPUT))
             output_total = _count(usage(OUTPUT))
             cache_read = _count(usage(CACHE_READ))
             cache_write = _count(usage(CACHE_WRITE))
             reasoning = _count(usage(REASONING))
-            cache_write_1h = _count(get(CACHE_WRITE_1H)) or 0
+            extras = _extras(fields, from_output)
         except InvalidUsage:
             return REJECTED_INVALID_USAGE
         has_usage = not (
@@ -339,7 +368,7 @@ class SpanNormaliser:
             price_model,
             tokens,
             reported,
-            min(cache_write_1h, tokens[2]),
+            extras,
             1,
             True,
             not failed,
@@ -398,6 +427,9 @@ class SpanNormaliser:
         provider = normalise_provider(fields.get(PROVIDER))
         if not provider:
             provider = _provider_from_prefixed_model(fields.get(PREFIXED_MODEL), model)
+        for named in (response_model, request_model):
+            if isinstance(named, str):
+                provider = cloud_provider(named, provider)
         label_key = (
             org_project_labels[0],
             org_project_labels[1],
@@ -437,6 +469,9 @@ def normalise_point(
         return REJECTED_INVALID_VALUE
     model = labels.clip(str(request_model if request_model is not None else response_model))
     provider = normalise_provider(fields.get(PROVIDER))
+    for named in (response_model, request_model):
+        if isinstance(named, str):
+            provider = cloud_provider(named, provider)
     org, project = org_project(labels, fields, resource)
     label_key = (org, project, labels.clip(provider), model, labels.clip(normalise_operation(fields.get(OPERATION))))
     price_model = str(response_model) if response_model is not None else model

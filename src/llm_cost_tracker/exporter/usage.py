@@ -14,6 +14,12 @@ Tokens = tuple[int, int, int, int, int]
 
 NO_TOKENS: Final[Tokens] = (0, 0, 0, 0, 0)
 
+Extras = tuple[int, int, int, int]
+"""What some calls report beyond the five token types: of the cache writes, those with a 1-hour TTL; of the
+input and output tokens, the audio ones; and the provider-side web searches."""
+
+NO_EXTRAS: Final[Extras] = (0, 0, 0, 0)
+
 LabelKey = tuple[str, str, str, str, str]
 """Label values ``(org, project, provider, model, operation)`` of one series."""
 
@@ -45,10 +51,10 @@ class UsageRecord:
     """One provider call (from a span) or one metric point's worth of usage."""
 
     __slots__ = (
-        "cache_write_1h",
         "count_requests",
         "dedupe_key",
         "duration_s",
+        "extras",
         "has_usage",
         "labels",
         "ok",
@@ -68,7 +74,7 @@ class UsageRecord:
         price_model: str,
         tokens: Tokens,
         reported: Tokens = NO_TOKENS,
-        cache_write_1h: int = 0,
+        extras: Extras = NO_EXTRAS,
         requests: int = 1,
         count_requests: bool = True,
         ok: bool = True,
@@ -88,8 +94,8 @@ class UsageRecord:
         self.reported = reported
         """What the source reported, as the conventions count it: input total (cache included), cache read,
         cache write, output total (reasoning included), reasoning. Duplicate spans of one call merge on these."""
-        self.cache_write_1h = cache_write_1h
-        """How many of the ``cache_write`` tokens were written with a 1-hour TTL."""
+        self.extras = extras
+        """``(cache writes with a 1-hour TTL, audio input tokens, audio output tokens, web searches)``."""
         self.requests = requests
         """How many calls the record covers (a metric point may aggregate several)."""
         self.count_requests = count_requests

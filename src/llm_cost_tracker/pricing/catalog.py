@@ -73,6 +73,9 @@ def _token_prices(model_price: Any, threshold: int | None) -> TokenPrices:
                 return price
         return default
 
+    def optional(key: str) -> Decimal | None:
+        return _at(_price_key(model_price, key), threshold)
+
     # A token type without its own price is billed as its parent: cache
     # tokens as input, reasoning as output (the way genai-prices computes it).
     input_price = at("input_mtok", default=_ZERO)
@@ -86,6 +89,9 @@ def _token_prices(model_price: Any, threshold: int | None) -> TokenPrices:
         reasoning=at("output_reasoning_mtok", default=output_price),
         cache_write_1h=at("cache_write_1h_mtok", default=cache_write),
         per_request=at("requests_kcount", default=_ZERO) / 1000,
+        input_audio=optional("input_audio_mtok"),
+        output_audio=optional("output_audio_mtok"),
+        per_web_search=at("web_searches_kcount", default=_ZERO) / 1000,
     )
 
 
@@ -114,15 +120,22 @@ def warm_up() -> None:
     data_snapshot.get_snapshot().find_provider(None, "openai", None)
 
 
-def lookup(provider: str, model: str, day: date, service_tier: str = "") -> ResolvedPrice | None:
-    """The catalog's price of ``model`` on ``day``, or ``None`` when the catalog does not know it."""
-    snapshot = data_snapshot.get_snapshot()
-    model_ref = strip_provider_prefix(model)
+CatalogModel = tuple[types.Provider, types.ModelInfo]
+
+
+def find(provider: str, model: str) -> CatalogModel | None:
+    """The catalog's entry for ``model`` of ``provider``, or ``None`` when the catalog does not know it."""
     try:
-        found_provider, found_model = snapshot.find_provider_model(model_ref, None, catalog_provider_id(provider), None)
+        return data_snapshot.get_snapshot().find_provider_model(
+            strip_provider_prefix(model), None, catalog_provider_id(provider), None
+        )
     except LookupError:
         return None
-    when = datetime.combine(day, time(12), tzinfo=UTC)
+
+
+def price_at(found: CatalogModel, when: datetime, service_tier: str = "") -> ResolvedPrice:
+    """The catalog's price of a model at the instant ``when`` (time-of-day schedules and dates applied)."""
+    found_provider, found_model = found
     context = {"service_tier": service_tier} if service_tier else None
     model_price = found_model.get_prices(when, context)
     return ResolvedPrice(
@@ -130,8 +143,40 @@ def lookup(provider: str, model: str, day: date, service_tier: str = "") -> Reso
         tiers=tuple((start, _token_prices(model_price, start)) for start in _tier_starts(model_price)),
         source=f"genai-prices {CATALOG_VERSION}",
         catalog_ref=f"{found_provider.id}/{found_model.id}",
-        valid_on=day,
     )
+
+
+def _seconds_of_day(value: time) -> int:
+    utc = value if value.tzinfo is None else datetime.combine(date(1970, 1, 1), value).astimezone(UTC).time()
+    return utc.hour * 3600 + utc.minute * 60 + utc.second
+
+
+def change_seconds(found: CatalogModel) -> tuple[int, ...]:
+    """The seconds of a UTC day at which the catalog's price of the model may change (time-of-day schedules).
+
+    Dated prices (``StartDateConstraint``) change at midnight UTC, where a day begins anyway.
+    """
+    _, found_model = found
+    constraints = [c.constraint for c in found_model.prices] if isinstance(found_model.prices, list) else []
+    constraints += [v.constraint for v in found_model.price_variants or ()]
+    seconds: set[int] = set()
+    for constraint in constraints:
+        if isinstance(constraint, types.TimeOfDateConstraint):
+            seconds.update((_seconds_of_day(constraint.start_time), _seconds_of_day(constraint.end_time)))
+    seconds.discard(0)
+    return tuple(sorted(seconds))
+
+
+def lookup(provider: str, model: str, when: datetime, service_tier: str = "") -> ResolvedPrice | None:
+    """The catalog's price of ``model`` at ``when``, or ``None`` when the catalog does not know it."""
+    found = find(provider, model)
+    return None if found is None else price_at(found, when, service_tier)
+
+
+def deprecated(provider: str, model: str) -> bool:
+    """Whether the catalog marks the model as deprecated by its provider."""
+    found = find(provider, model)
+    return found is not None and bool(found[1].deprecated)
 
 
 def infer_provider(model: str) -> str | None:

@@ -15,8 +15,8 @@ overrides:                          # written by the webhook receiver, cheapest 
     since: "2026-11-28T02:59:12Z"
 pins:                               # written by people; kept as they are, and they win
   - scope: {project: research}
-    from: "claude-3-5-sonnet*"
-    to: claude-3-5-haiku-20241022
+    from: "claude-sonnet-4*"
+    to: claude-haiku-4-5-20251001
     note: cost freeze until December
 resolved:                           # alerts resolved lately, so that a late repeat cannot re-add them
   - fingerprint: 1f2e3d4c5b6a7988

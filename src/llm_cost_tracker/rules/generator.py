@@ -162,6 +162,34 @@ def spend_rules(resolution: Resolution = Resolution(), match: Mapping[str, str] 
     ]
 
 
+UNPRICED: Final = "llm_unpriced_requests_total"
+UNPRICED_WINDOW: Final = "1h"
+
+
+def data_quality_alerts() -> list[AlertingRule]:
+    """Alerts every rule file carries, budgets or not: calls priced at $0 because nothing prices their model."""
+    counter, window = UNPRICED, UNPRICED_WINDOW
+    return [
+        AlertingRule(
+            alert="LLMUnpricedModel",
+            # increase() sees a series the exporter first served at 0; the second clause one first seen above 0.
+            expr=f"sum by (org, project, provider, model) (\n"
+            f"  increase({counter}[{window}]) > 0\n"
+            f"  or\n"
+            f"  ({counter} > 0 unless {counter} offset {window})\n"
+            f") > 0",
+            labels={"severity": "warning"},
+            annotations={
+                "summary": "LLM calls to {{ $labels.provider }}/{{ $labels.model }} have no price",
+                "description": "Calls of {{ $labels.org }}/{{ $labels.project }} to {{ $labels.provider }}/"
+                "{{ $labels.model }} in the last hour were counted at $0: neither the price catalog nor the "
+                "price overrides know the model, so budgets and reports miss their spend.",
+                "runbook_url": f"{RUNBOOK}#llmunpricedmodel",
+            },
+        )
+    ]
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
 
@@ -314,7 +342,7 @@ def generate(spec: BudgetFile | None, resolution: Resolution = Resolution()) -> 
     budgets read the spend recorded a moment before, at the same timestamp, and
     a period's boundary falls at the same evaluation for all of them.
     """
-    rules: list[RecordingRule | AlertingRule] = list(spend_rules(resolution))
+    rules: list[RecordingRule | AlertingRule] = [*spend_rules(resolution), *data_quality_alerts()]
     for budget in spec.budgets if spec is not None else ():
         budget_rules = BudgetRules(budget, resolution)
         rules += [*budget_rules.recording(), *budget_rules.alerting()]
