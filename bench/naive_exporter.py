@@ -43,7 +43,7 @@ def create_app() -> Starlette:
     requests = Counter("llm_requests", "requests", (*LABELS, "outcome"), registry=registry)
     duration = Histogram("llm_request_duration_seconds", "duration", LABELS, registry=registry)
     prices: dict[tuple[str, str], Any] = {}
-    today = datetime.now(tz=UTC).date()
+    now = datetime.now(tz=UTC)
 
     async def traces(request: Request) -> Response:
         message = ExportTraceServiceRequest()
@@ -66,7 +66,7 @@ def create_app() -> Starlette:
                     counts = {"input": max(inp - cache_read, 0), "cache_read": cache_read, "output": out}
                     key = (provider, str(attrs.get("gen_ai.response.model", model)))
                     if key not in prices:
-                        prices[key] = catalog.lookup(key[0], key[1], today)
+                        prices[key] = catalog.lookup(key[0], key[1], now)
                     price = prices[key]
                     if price is not None:
                         per_token = price.usd_per_token()
