@@ -62,6 +62,7 @@ dates: $(VENV)/.installed-dev-$(MODE) ## the tests that read the clock, as if it
 bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ratios, not absolute times)
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ingest $(ARGS)
+	$(BIN)/python -m bench.tenancy
 
 bench-exactness: $(VENV)/.installed-dev-$(MODE) ## how much priced spend reaches a real Prometheus, naive vs exact
 	$(BIN)/python -m bench.exactness

@@ -16,7 +16,7 @@ HOT_PATH = [
     "src/llm_cost_tracker/exporter/decode.py",
     "src/llm_cost_tracker/exporter/aliases.py",
     "src/llm_cost_tracker/exporter/dialects.py",
-    "src/llm_cost_tracker/exporter/usage.py",
+    "src/llm_cost_tracker/usage.py",
     "src/llm_cost_tracker/exporter/normalise.py",
     "src/llm_cost_tracker/exporter/dedupe.py",
     "src/llm_cost_tracker/exporter/ingest.py",

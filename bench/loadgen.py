@@ -28,9 +28,10 @@ async def _worker(
     next_body: Callable[[], bytes | None],
     latencies: list[float],
     statuses: dict[int, int],
+    headers: str = "",
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n".encode()
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n{headers}".encode()
     try:
         while (body := next_body()) is not None:
             started = time.perf_counter()
@@ -57,8 +58,10 @@ async def run_load(
     render: Callable[[int], bytes],
     requests: int,
     connections: int = 8,
+    headers: Callable[[int], dict[str, str]] | None = None,
 ) -> LoadResult:
-    """Send ``requests`` bodies (``render(i)``) over ``connections`` keep-alive connections."""
+    """Send ``requests`` bodies (``render(i)``) over ``connections`` keep-alive connections; ``headers(c)``: extra
+    headers of connection ``c`` (a tenant's token, say)."""
     counter = iter(range(requests))
 
     def next_body() -> bytes | None:
@@ -69,6 +72,18 @@ async def run_load(
     statuses: dict[int, int] = {}
     started = time.perf_counter()
     await asyncio.gather(
-        *(_worker(host, port, path, content_type, next_body, latencies, statuses) for _ in range(connections))
+        *(
+            _worker(
+                host,
+                port,
+                path,
+                content_type,
+                next_body,
+                latencies,
+                statuses,
+                "".join(f"{k}: {v}\r\n" for k, v in (headers(c) if headers else {}).items()),
+            )
+            for c in range(connections)
+        )
     )
     return LoadResult(len(latencies), time.perf_counter() - started, latencies, statuses)

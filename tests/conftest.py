@@ -18,8 +18,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from llm_cost_tracker.app import Service
 from llm_cost_tracker.config import Config
-from llm_cost_tracker.exporter.server import Service, serve_forever
+from llm_cost_tracker.runtime import serve_forever
 from tests.clock import TestClock, parse_now
 
 CORPUS = Path(__file__).parent / "corpus"

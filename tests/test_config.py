@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from llm_cost_tracker.app import build_resolver
 from llm_cost_tracker.config import Config, load_config
-from llm_cost_tracker.exporter.server import build_resolver
 from llm_cost_tracker.inputfile import InputFileError, parse_model
 from tests.conftest import run_cli
 

@@ -20,9 +20,9 @@ from decimal import Decimal
 import pytest
 
 from llm_cost_tracker.exporter.normalise import split_tokens
-from llm_cost_tracker.exporter.usage import NO_EXTRAS, Extras
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
 from llm_cost_tracker.pricing.resolver import PriceResolver, time_ns_of
+from llm_cost_tracker.usage import NO_EXTRAS, Extras
 
 OPENAI = "https://openai.com/api/pricing/ and https://platform.openai.com/docs/pricing"
 ANTHROPIC = "https://platform.claude.com/docs/en/about-claude/pricing"

@@ -13,8 +13,8 @@ from llm_cost_tracker.exporter.normalise import (
     as_token_count,
     split_tokens,
 )
-from llm_cost_tracker.exporter.usage import UsageRecord
 from llm_cost_tracker.labels import LabelMapping, LabelSource
+from llm_cost_tracker.usage import UsageRecord
 
 LABELS = LabelMapping((), "default", (LabelSource("resource", "service.name"),), "unknown")
 

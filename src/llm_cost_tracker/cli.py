@@ -21,8 +21,15 @@ def _apply_serve_flags(args: argparse.Namespace, config: Config) -> Config:
     web = args.web_listen_address
     if otlp is not None:
         update["otlp"] = config.otlp.model_copy(update={"listen_address": otlp})
+    web_update: dict[str, object] = {}
     if web is not None:
-        update["web"] = config.web.model_copy(update={"listen_address": web})
+        web_update["listen_address"] = web
+    if args.web_config_file is not None:
+        web_update["config_file"] = Path(args.web_config_file)
+    if web_update:
+        update["web"] = config.web.model_copy(update=web_update)
+    if args.tenants_file is not None:
+        update["tenants_file"] = Path(args.tenants_file)
     if args.routing_file is not None:
         update["routing_file"] = Path(args.routing_file)
     if args.budgets is not None:
@@ -40,7 +47,7 @@ def _listen_address(value: str) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from llm_cost_tracker.exporter import server
+    from llm_cost_tracker import app as server
     from llm_cost_tracker.logfmt import setup_logging
 
     setup_logging(args.log_level)
@@ -56,9 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_prices_lookup(args: argparse.Namespace) -> int:
+    from llm_cost_tracker.app import build_resolver
     from llm_cost_tracker.config import load_config
     from llm_cost_tracker.exporter.dialects import cloud_provider, normalise_provider
-    from llm_cost_tracker.exporter.server import build_resolver
     from llm_cost_tracker.pricing.lookup import lookup_lines
 
     try:
@@ -120,12 +127,74 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
     if args.alertmanager_route:
         _write(alertmanager_route(args.webhook_url), args.output)
         return 0
+    if args.split_by is not None:
+        return _generate_split(args)
     try:
         text, _ = _generated_rules(args)
     except (InputFileError, ValueError) as exc:  # a bad --interval is a ValueError
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
     _write(text, args.output)
+    return 0
+
+
+def _generate_split(args: argparse.Namespace) -> int:
+    """``--split-by org -o DIR``: ``DIR/<org>.rules.yaml`` for each org."""
+    from llm_cost_tracker.rules.generator import Resolution
+    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+    from llm_cost_tracker.rules.spec import load_budgets
+    from llm_cost_tracker.rules.split import generate_by_org
+    from llm_cost_tracker.tenancy.tenants import load_tenants
+
+    if not args.output or args.output == "-":
+        print("--split-by org writes one file per org: give the directory with -o DIR", file=sys.stderr)
+        return 2
+    try:
+        spec = load_budgets(args.budgets) if args.budgets else None
+        tenants = load_tenants(args.tenants_file, 1).by_org if args.tenants_file else {}
+        by_org = generate_by_org(spec, args.budgets or "", Resolution.parse(args.interval), also=tenants)
+    except (InputFileError, ValueError) as exc:
+        print(f"could not generate rules: {exc}", file=sys.stderr)
+        return 1
+    if not by_org:
+        print("no org to write rules for: give --budgets (budgets naming orgs) or --tenants.file", file=sys.stderr)
+        return 1
+    directory = Path(args.output)
+    directory.mkdir(parents=True, exist_ok=True)
+    source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
+    for org, groups in by_org.items():
+        if args.format == "prometheus-operator":
+            text = prometheus_operator_rule(
+                groups, source, name=f"llm-cost-tracker-budgets-{org.lower().replace('_', '-')}"
+            )
+        else:
+            text = prometheus_rules(groups, f"{source}, org {org}")
+        _write(text, str(directory / f"{org}.rules.yaml"))
+        print(f"{directory / f'{org}.rules.yaml'}: {sum(len(g.rules) for g in groups)} rules for org {org}")
+    return 0
+
+
+def cmd_tenants_token(args: argparse.Namespace) -> int:
+    """A new random bearer token for an org, and the line of the tenants file that admits it."""
+    import re
+    import secrets
+
+    from llm_cost_tracker.tenancy.tenants import ORG_PATTERN, token_sha256
+
+    if not re.match(ORG_PATTERN, args.org) or args.org.startswith("__"):
+        print(f"--org {args.org!r}: an org is letters, digits and _ . - (at most 64)", file=sys.stderr)
+        return 2
+    token = f"lct_{secrets.token_urlsafe(32)}"
+    key = "ingest_tokens_sha256" if args.kind == "ingest" else "read_tokens_sha256"
+    use = (
+        "apps send it: OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>"
+        if args.kind == "ingest"
+        else "for GET /tenants/<org>/metrics and /tenants/<org>/routing: Authorization: Bearer <token>"
+    )
+    print(f"token: {token}")
+    print(f"# {args.kind} token of org {args.org}; {use}. Keep the token secret; the hash is not.")
+    print(f"# In the tenants file, under `- org: {args.org}`, add the hash to {key}:")
+    print(f"{key}: [{token_sha256(token)}]")
     return 0
 
 
@@ -207,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--budgets", metavar="FILE", help="budgets file, for model swaps")
     serve.add_argument("--routing-file", metavar="FILE", help="routing file the webhook receiver writes")
     serve.add_argument(
+        "--tenants.file",
+        dest="tenants_file",
+        metavar="FILE",
+        help="tenants file: bearer tokens, orgs, projects and limits (default: open ingest, one org)",
+    )
+    serve.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="exporter-toolkit web configuration (TLS, basic_auth_users) for the web port",
+    )
+    serve.add_argument(
         "--otlp.listen-address",
         dest="otlp_listen_address",
         metavar="HOST:PORT",
@@ -244,6 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--config", metavar="FILE", help="configuration file (its price overrides apply)")
     lookup.set_defaults(func=cmd_prices_lookup)
 
+    tenants = commands.add_parser("tenants", help="tenants file helpers").add_subparsers(
+        dest="tenants_command", required=True, metavar="COMMAND"
+    )
+    token = tenants.add_parser("token", help="mint a bearer token for an org and print the line for the tenants file")
+    token.add_argument("--org", required=True, help="the org the token speaks for")
+    token.add_argument(
+        "--kind",
+        choices=("ingest", "read"),
+        default="ingest",
+        help="ingest (apps push OTLP with it, the default) or read (the org's metrics and routing)",
+    )
+    token.set_defaults(func=cmd_tenants_token)
+
     rules = commands.add_parser("rules", help="budgets as Prometheus rules").add_subparsers(
         dest="rules_command", required=True, metavar="COMMAND"
     )
@@ -265,6 +359,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="1m",
         help="rule evaluation interval: each evaluation records the exact spend since the previous one; "
         "divides 5m (default 1m; 10s reacts sooner)",
+    )
+    generate.add_argument(
+        "--split-by",
+        choices=("org",),
+        help="one rule file per org in the directory -o names (DIR/<org>.rules.yaml), for a ruler namespace per "
+        "tenant (Mimir, Cortex) or one Prometheus per team",
+    )
+    generate.add_argument(
+        "--tenants.file",
+        dest="tenants_file",
+        metavar="FILE",
+        help="with --split-by org: also write the spend rules of tenants that have no budget",
     )
     generate.add_argument(
         "--alertmanager-route",

@@ -54,14 +54,46 @@ def _check_label_source(value: str) -> str:
 LabelSourceText = Annotated[str, pydantic.AfterValidator(_check_label_source)]
 
 
+class TlsConfig(_Strict):
+    """TLS for a listener, as the exporter-toolkit's ``tls_server_config`` (and the OTel Collector's ``tls``)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    client_auth_type: Literal[
+        "NoClientCert",
+        "RequestClientCert",
+        "RequireAnyClientCert",
+        "VerifyClientCertIfGiven",
+        "RequireAndVerifyClientCert",
+    ] = "NoClientCert"
+    min_version: Literal["TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS12", "TLS13"] = "TLS13"
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> TlsConfig:
+        if (
+            self.client_auth_type in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
+            and not self.client_ca_file
+        ):
+            raise ValueError(f"client_auth_type {self.client_auth_type} needs client_ca_file")
+        if self.min_version == "TLS13" and self.max_version == "TLS12":
+            raise ValueError("min_version is above max_version")
+        return self
+
+
 class OtlpConfig(_Strict):
     listen_address: ListenAddress = "127.0.0.1:4318"
+    tls: TlsConfig | None = None
+    """Serve OTLP over HTTPS (apps: ``OTEL_EXPORTER_OTLP_CERTIFICATE``)."""
     max_body_bytes: Annotated[pydantic.ByteSize, pydantic.Field(gt=0)] = pydantic.ByteSize(20 * 1024 * 1024)
     """Largest request body accepted, before and after decompression (OTLP recommends 20 MiB)."""
 
 
 class WebConfig(_Strict):
     listen_address: ListenAddress = "127.0.0.1:9464"
+    config_file: Path | None = None
+    """The exporter-toolkit web configuration (TLS, ``basic_auth_users``) of this port (``--web.config.file``)."""
     new_series_hold_seconds: Annotated[float, pydantic.Field(ge=0, le=3600, allow_inf_nan=False)] = 60.0
     """A new series is scraped at 0 for this long after its first scrape, so that its first increment reaches
     ``increase()`` and the rules in every Prometheus scraping at least this often (0: no hold)."""
@@ -165,6 +197,8 @@ class Config(_Strict):
     """The routing file the webhook receiver writes and apps read (relative paths: to this file)."""
     budgets_file: Path | None = None
     """The budget file whose swaps the receiver applies (``serve --budgets``)."""
+    tenants_file: Path | None = None
+    """Tenants, their tokens, projects and limits (``--tenants.file``); without it, ingest is open (one org)."""
 
     def label_mapping(self) -> LabelMapping:
         def sources(config: LabelConfig) -> tuple[LabelSource, ...]:
@@ -202,8 +236,20 @@ def _resolve_relative(config: Config, base: Path) -> Config:
 
     webhook = config.webhook
     basic = webhook.basic_auth
+    tls = config.otlp.tls
+    if tls is not None:
+        tls = tls.model_copy(
+            update={
+                "cert_file": at(tls.cert_file),
+                "key_file": at(tls.key_file),
+                "client_ca_file": at(tls.client_ca_file),
+            }
+        )
     return config.model_copy(
         update={
+            "otlp": config.otlp.model_copy(update={"tls": tls}),
+            "web": config.web.model_copy(update={"config_file": at(config.web.config_file)}),
+            "tenants_file": at(config.tenants_file),
             "pricing": config.pricing.model_copy(update={"overrides_file": at(config.pricing.overrides_file)}),
             "routing_file": at(config.routing_file),
             "budgets_file": at(config.budgets_file),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import orjson
 import pydantic
 
-from llm_cost_tracker.exporter.decode import DecodeError, load_json_object
+from llm_cost_tracker.httpbody import DecodeError, load_json_object
 
 
 class PayloadError(ValueError):

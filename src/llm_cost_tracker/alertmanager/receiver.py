@@ -31,7 +31,7 @@ from llm_cost_tracker.alertmanager.payload import Alert, PayloadError, parse_api
 from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconcile
 from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config
-from llm_cost_tracker.exporter.otlp_http import RequestRefused, read_body
+from llm_cost_tracker.httpbody import RequestRefused, read_body
 from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.pricing.resolver import PriceResolver
 from llm_cost_tracker.routing.client import file_signature

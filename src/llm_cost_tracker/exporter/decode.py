@@ -30,6 +30,7 @@ from llm_cost_tracker.exporter.aliases import (
     set_field,
 )
 from llm_cost_tracker.exporter.otlp_schema import SlimTraceRequest
+from llm_cost_tracker.httpbody import DecodeError, load_json_object
 
 GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 GENAI_DURATION: Final = "gen_ai.client.operation.duration"
@@ -39,10 +40,6 @@ GENAI_METRICS: Final = frozenset({GENAI_TOKEN_USAGE, GENAI_DURATION, GENAI_COST}
 TEMPORALITY_DELTA: Final = 1
 TEMPORALITY_CUMULATIVE: Final = 2
 MAX_ARRAY_VALUES: Final = 64
-
-
-class DecodeError(ValueError):
-    """The body is not a valid OTLP message of the expected kind."""
 
 
 SpanData = tuple[Mapping[str, object], str, dict[str, object], int, int, int, bytes, bytes]
@@ -263,17 +260,6 @@ def _proto_point_count(metric: Any, kind: str | None) -> int:
 
 
 # --- JSON -------------------------------------------------------------------------------------
-
-
-def load_json_object(body: bytes) -> dict[str, Any]:
-    """A JSON body that must be an object; raises ``DecodeError`` saying why it is not."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise DecodeError("the JSON body is not an object")
-    return document
 
 
 def _list(obj: Mapping[str, Any], key: str, where: str) -> list[Any]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Final, Generic, TypeVar
 
-from llm_cost_tracker.exporter.usage import Extras, LabelKey, SpanPlace, Tokens, UsageRecord
+from llm_cost_tracker.usage import Extras, LabelKey, SpanPlace, Tokens, UsageRecord
 
 PriceKey = tuple[str, str, int, str]
 """``(provider, model, call time in Unix ns, service tier)``: what ``PriceResolver.resolve`` takes."""

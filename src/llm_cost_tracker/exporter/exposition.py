@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from llm_cost_tracker.exporter.usage import TOKEN_TYPES, LabelKey, Tokens
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
+from llm_cost_tracker.usage import TOKEN_TYPES, LabelKey, Tokens
 
 SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 

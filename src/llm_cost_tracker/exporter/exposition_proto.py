@@ -24,8 +24,8 @@ from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-d
 from prometheus_client import CollectorRegistry
 
 from llm_cost_tracker.exporter.exposition import CALL_COUNTERS, DROPPED_METRICS, HELP, SERIES_LABELS, Snapshot
-from llm_cost_tracker.exporter.usage import TOKEN_TYPES
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
+from llm_cost_tracker.usage import TOKEN_TYPES
 
 CONTENT_TYPE: Final = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 _PACKAGE = "io.prometheus.client"

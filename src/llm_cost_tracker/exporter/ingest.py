@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Final, Literal
 
@@ -28,6 +28,7 @@ from llm_cost_tracker.exporter.normalise import (
     REJECT_HINTS,
     REJECTED_INVALID_VALUE,
     REJECTED_MISSING_USAGE,
+    REJECTED_PROJECT_NOT_ALLOWED,
     SpanNormaliser,
     merge_reported,
     normalise_point,
@@ -35,9 +36,9 @@ from llm_cost_tracker.exporter.normalise import (
 )
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
-from llm_cost_tracker.exporter.usage import NO_EXTRAS, Extras, UsageRecord
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
 from llm_cost_tracker.pricing.resolver import PriceResolver, call_time_ns
+from llm_cost_tracker.usage import NO_EXTRAS, Extras, UsageRecord
 
 Encoding = Literal["protobuf", "json"]
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ UNPRICED_LOG_WINDOW_S: Final = 60.0
 class IngestResult:
     """What became of the spans or points of one request."""
 
+    received: int = 0
+    """Spans or points in the request (what a tenant's rate limit counts)."""
     accepted: int = 0
     duplicates: int = 0
     ignored: Counter[str] = field(default_factory=Counter)
@@ -86,8 +89,16 @@ def _cost_fusd(usd: float) -> int:
     return int(Decimal(repr(usd)) * FUSD_PER_USD)
 
 
+PROJECT_CHECKS_KEPT: Final = 4096
+
+
 class Ingestor:
-    """Counts usage into a ``UsageLedger``; survives config reloads with its state."""
+    """Counts usage into a ``UsageLedger``; survives config reloads with its state.
+
+    A tenant's ingestor (``org`` set) labels everything with its org, whatever the payload says, and
+    rejects calls of projects that ``allows`` refuses; each tenant has its own, so that one tenant's
+    spans can neither be taken for another's duplicates nor evict another's remembered calls.
+    """
 
     def __init__(
         self,
@@ -97,7 +108,14 @@ class Ingestor:
         resolver: PriceResolver,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
+        org: str | None = None,
+        allows: Callable[[str], bool] | None = None,
     ) -> None:
+        self.org = org
+        self.org_label = org or ""
+        """The ``org`` of the self-metrics: the tenant's, or empty (no label) in open mode."""
+        self.allows = allows
+        self._allowed: dict[str, bool] = {}
         self.ledger = ledger
         self.metrics = metrics
         self.clock_ns = clock_ns
@@ -114,14 +132,35 @@ class Ingestor:
         """Take a new config; counters, remembered calls and stream state carry over."""
         self.config = config
         self.resolver = resolver
-        self.labels = config.label_mapping()
+        labels = config.label_mapping()
+        if self.org is not None:
+            labels = replace(labels, org=(), org_default=self.org)
+        self.labels = labels
+        self._allowed = {}
         self._values: dict[object, object] = {}
         self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.reads_reported_cost)
         self.dedupe.configure(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
         self.streams.max_streams = config.limits.max_metric_streams
         self.streams.initial_value = config.ingest.cumulative_initial_value
-        self.ledger.max_series = config.limits.max_series_per_metric
+        if self.org is None:
+            self.ledger.max_series = config.limits.max_series_per_metric
         self.ledger.hold_s = config.web.new_series_hold_seconds
+
+    def set_tenant(self, allows: Callable[[str], bool]) -> None:
+        """The tenant's project list changed (a reload)."""
+        self.allows = allows
+        self._allowed = {}
+
+    def _project_refused(self, project: str) -> bool:
+        allows = self.allows
+        if allows is None:
+            return False
+        allowed = self._allowed.get(project)
+        if allowed is None:
+            if len(self._allowed) >= PROJECT_CHECKS_KEPT:
+                self._allowed = {}
+            allowed = self._allowed[project] = allows(project)
+        return not allowed
 
     # --- traces -----------------------------------------------------------------------------
 
@@ -131,7 +170,7 @@ class Ingestor:
         iterate = decode.iter_spans_proto if encoding == "protobuf" else decode.iter_spans_json
         normalise = self.normalise
         spans = list(iterate(body, normalise.aliases, self._values))  # decode all first: a bad body counts nothing
-        result = IngestResult()
+        result = IngestResult(received=len(spans))
         now_ns = self.clock_ns()
         now_mono = time.monotonic()
         # Per resource (all spans of a resource share it): which signal counts, and org/project.
@@ -158,6 +197,9 @@ class Ingestor:
                         result.ignored[record] += 1
                     else:
                         result.rejected[record] += 1
+                    continue
+                if self.allows is not None and self._project_refused(record.labels[1]):
+                    result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
                     continue
                 self._infer_provider(record)
                 records.append(record)
@@ -373,7 +415,7 @@ class Ingestor:
         started = time.perf_counter()
         decoder = decode.iter_points_proto if encoding == "protobuf" else decode.iter_points_json
         points, others = decoder(body)
-        result = IngestResult()
+        result = IngestResult(received=len(points) + others)
         if others:
             result.ignored["not_genai"] += others
         now_ns = self.clock_ns()
@@ -396,6 +438,9 @@ class Ingestor:
                     counter[outcome] += 1
                     continue
                 record, delta = outcome
+                if self.allows is not None and self._project_refused(record.labels[1]):
+                    result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
+                    continue
                 counted.append((record, policy.reported_cost, point, delta))
             # A reported cost point replaces the catalog price of the same series' tokens, in this push.
             reported = {record.labels for record, *_ in counted if record.reported_cost_usd is not None}
@@ -446,13 +491,13 @@ class Ingestor:
             record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
         return record, delta
 
-    @staticmethod
-    def _tally(counter: PromCounter, result: IngestResult) -> None:
+    def _tally(self, counter: PromCounter, result: IngestResult) -> None:
+        org = self.org_label
         if result.accepted:
-            counter.labels("accepted", "genai").inc(result.accepted)
+            counter.labels(org, "accepted", "genai").inc(result.accepted)
         if result.duplicates:
-            counter.labels("duplicate", "same_call").inc(result.duplicates)
+            counter.labels(org, "duplicate", "same_call").inc(result.duplicates)
         for reason, count in result.ignored.items():
-            counter.labels("ignored", reason).inc(count)
+            counter.labels(org, "ignored", reason).inc(count)
         for reason, count in result.rejected.items():
-            counter.labels("rejected", reason).inc(count)
+            counter.labels(org, "rejected", reason).inc(count)

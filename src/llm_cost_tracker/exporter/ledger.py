@@ -35,8 +35,8 @@ from llm_cost_tracker.exporter.exposition import (
     Snapshot,
     label_text,
 )
-from llm_cost_tracker.exporter.usage import NO_TOKENS, LabelKey, Tokens
 from llm_cost_tracker.pricing.prices import ResolvedPrice
+from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 
 OVERFLOW: Final = "__overflow__"
 OVERFLOW_KEY: Final[LabelKey] = (OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
@@ -58,6 +58,18 @@ GENAI_DURATION_BUCKETS: Final = (
     81.92,
 )
 """The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
+
+
+def _org_of(key: object) -> str | None:
+    """The org of a held key: a series' label key, or ``(metric, label values)`` of a call counter."""
+    if isinstance(key, tuple) and key:
+        first = key[0]
+        if isinstance(first, str) and len(key) == 5:
+            return first
+        values = key[1] if len(key) == 2 else None
+        if isinstance(values, tuple) and values and isinstance(values[0], str):
+            return values[0]
+    return None
 
 
 class SeriesState:
@@ -130,6 +142,13 @@ class UsageLedger:
         """Time between the last two scrapes (monotonic seconds): what "the scraper is late" means."""
         self.dropped: dict[str, int] = {}
         """Records folded into ``__overflow__`` series because a metric hit its cap, by metric."""
+        self.org_caps: dict[str, int] | None = None
+        """With tenants: each org's own series cap per metric (its overflow is ``(org, __overflow__, ...)``);
+        an org not listed gets none. ``None``: one cap (``max_series``) for all."""
+        self._org_series: dict[tuple[str, str], int] = {}
+        """With tenants: label sets per (metric, org)."""
+        self.dropped_by_org: dict[tuple[str, str], int] = {}
+        """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
 
     def settled(self) -> bool:
         """Whether a scrape has shown everything counted (no series held at 0, nothing newer): safe to stop."""
@@ -140,23 +159,44 @@ class UsageLedger:
         """No scrape for three of the usual intervals (at least 5 s): nobody is left to read what is unserved."""
         return self.monotonic() - self.last_scrape_at > max(3 * self.scrape_gap, 5.0)
 
-    def _release_held(self) -> None:
-        """At a scrape (caller holds ``lock``): start the hold of newly served series, end the ones that are due."""
+    def _release_held(self, org: str | None = None) -> None:
+        """At a scrape (caller holds ``lock``): start the hold of newly served series, end the ones that are due.
+
+        ``org``: the scrape served that org's series only, so only theirs move on.
+        """
         now = self.monotonic()
         hold = 0.0 if self.draining else self.hold_s
         for key, served_at in list(self._held.items()):
+            if org is not None and _org_of(key) != org:
+                continue
             if served_at < 0:
                 self._held[key] = now
             elif now - served_at >= hold:
                 del self._held[key]
 
+    def _over_cap(self, metric: str, org: str, count: int) -> bool:
+        """Whether a new label set of ``metric`` for ``org`` is over its cap (counted as dropped if so);
+        ``count``: the metric's label sets so far. Caller holds ``lock``."""
+        caps = self.org_caps
+        if caps is None:
+            if count < self.max_series:
+                return False
+        else:
+            used = self._org_series.get((metric, org), 0)
+            if used < caps.get(org, 0):
+                self._org_series[(metric, org)] = used + 1
+                return False
+            self.dropped_by_org[(org, metric)] = self.dropped_by_org.get((org, metric), 0) + 1
+        self.dropped[metric] = self.dropped.get(metric, 0) + 1
+        return True
+
     def series(self, key: LabelKey) -> SeriesState:
-        """The series for ``key``; the ``__overflow__`` series once the cap is reached."""
+        """The series for ``key``; the ``__overflow__`` series (the org's, with tenants) once the cap is reached."""
         state = self._series.get(key)
         if state is None:
-            if len(self._series) >= self.max_series and key != OVERFLOW_KEY:
-                self.dropped["llm_cost_usd_total"] = self.dropped.get("llm_cost_usd_total", 0) + 1
-                return self.series(OVERFLOW_KEY)
+            overflow = OVERFLOW_KEY if self.org_caps is None else (key[0], OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
+            if key != overflow and self._over_cap("llm_cost_usd_total", key[0], len(self._series)):
+                return self.series(overflow)
             state = self._series[key] = SeriesState(key, len(self.bounds) + 1, self.clock())
             if self.hold_s > 0:
                 self._held[key] = -1.0
@@ -210,9 +250,10 @@ class UsageLedger:
         """Count calls in one of ``CALL_COUNTERS`` (caller holds ``lock``); a new series starts held at 0."""
         counts = self._calls[metric]
         if key not in counts:
-            if len(counts) >= self.max_series:
-                self.dropped[metric] = self.dropped.get(metric, 0) + 1
-                key = (OVERFLOW,) * 4 + (key[4],) if metric == UNPRICED else (OVERFLOW,) * len(key)
+            org = OVERFLOW if self.org_caps is None else key[0]
+            overflow = (org,) + (OVERFLOW,) * 3 + (key[4],) if metric == UNPRICED else (org,) + (OVERFLOW,) * 4
+            if key != overflow and self._over_cap(metric, key[0], len(counts)):
+                key = overflow
             if key not in counts:
                 self._created[(metric, key)] = self.clock()
                 if self.hold_s > 0:
@@ -258,7 +299,7 @@ class UsageLedger:
         with self.lock:
             held: dict[object, float] = self._held if scrape else {}
             if held:
-                self._release_held()
+                self._release_held(org)
             zero_buckets = (0,) * (len(self.bounds) + 1)
             series = [
                 (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created)
@@ -284,13 +325,16 @@ class UsageLedger:
                 if org is None or key[0] == org
             ]
             prices = list(self._prices.items())
-            dropped = dict(self.dropped)
+            if org is None:
+                dropped = dict(self.dropped)
+            else:
+                dropped = {metric: n for (of, metric), n in self.dropped_by_org.items() if of == org}
             if scrape:
                 now = self.monotonic()
                 if self.scrapes:
                     self.scrape_gap = now - self.last_scrape_at
                 self.last_scrape_at = now
                 self.scrapes += 1
-                if not held:
+                if not held and org is None:
                     self.served_version = self.version
         return Snapshot(series, calls, prices, dropped, self.bounds)

@@ -51,8 +51,8 @@ from llm_cost_tracker.exporter.dialects import (
     output_response_id,
     output_usage,
 )
-from llm_cost_tracker.exporter.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, Tokens, UsageRecord
 from llm_cost_tracker.labels import LabelMapping, LabelSource
+from llm_cost_tracker.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, Tokens, UsageRecord
 
 MAX_TOKENS_PER_CALL: Final = 10_000_000_000
 """A token count above this is not a real call; the span is rejected."""
@@ -70,12 +70,14 @@ REJECTED_INVALID_USAGE: Final = "invalid_usage"
 REJECTED_MISSING_MODEL: Final = "missing_model"
 REJECTED_INVALID_VALUE: Final = "invalid_value"
 
+REJECTED_PROJECT_NOT_ALLOWED: Final = "project_not_allowed"
 REJECT_HINTS: Final = {
     REJECTED_MISSING_USAGE: "GenAI client span without token usage (for streamed OpenAI calls set "
     "stream_options={'include_usage': True})",
     REJECTED_INVALID_USAGE: "token count that is negative, not an integer or implausibly large",
     REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
     REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
+    REJECTED_PROJECT_NOT_ALLOWED: "project not among this tenant's projects in the tenants file",
 }
 USD: Final = frozenset({"USD", "usd"})
 MAX_CACHED_PARAMETERS: Final = 1024

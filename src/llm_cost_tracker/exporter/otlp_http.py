@@ -4,7 +4,9 @@ It follows the OTLP/HTTP specification: protobuf or JSON by ``Content-Type``
 (parameters allowed), ``gzip``/``deflate`` bodies, the body limit checked
 before *and* after decompression, 200 with an empty ``Export*ServiceResponse``
 (``partial_success`` set when GenAI spans were rejected), 400 with a
-``google.rpc.Status`` for undecodable data, 413, 415 and 405.
+``google.rpc.Status`` for undecodable data, 413, 415 and 405; with a tenants
+file, 401 (no or unknown token), 403 (a read-only token) and 429 with
+``Retry-After`` (over the tenant's rate).
 Logs are accepted and discarded: they carry no token counts, and apps that
 export every signal to one endpoint must not see errors for them.
 """
@@ -13,9 +15,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import zlib
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import anyio.to_thread
 import orjson
@@ -29,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llm_cost_tracker.exporter.decode import DecodeError
 from llm_cost_tracker.exporter.ingest import Encoding, Ingestor, IngestResult
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
+from llm_cost_tracker.httpbody import DecodeError, RequestRefused, decompress, read_body
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +49,19 @@ INLINE_LIMIT: Final = 1024 * 1024
 """Bodies larger than this are decoded on a worker thread so the event loop stays responsive."""
 
 
-class RequestRefused(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
+_CODES: Final = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+}
 
 
-def _status_body(status: int, message: str, encoding: Encoding) -> bytes:
-    code = {
-        400: code_pb2.INVALID_ARGUMENT,
-        413: code_pb2.RESOURCE_EXHAUSTED,
-        405: code_pb2.UNIMPLEMENTED,
-    }.get(status, code_pb2.INVALID_ARGUMENT)
+def _status_body(status: int, message: str, encoding: Encoding, retry_after_s: int | None = None) -> bytes:
+    """A ``google.rpc.Status``: ``BadRequest`` details for a 400, ``RetryInfo`` for a 429."""
+    code = _CODES.get(status, code_pb2.INTERNAL if status >= 500 else code_pb2.INVALID_ARGUMENT)
     if encoding == "json":
         body: dict[str, object] = {"code": code, "message": message}
         if status == 400:
@@ -71,6 +71,8 @@ def _status_body(status: int, message: str, encoding: Encoding) -> bytes:
                     "fieldViolations": [{"field": "body", "description": message}],
                 }
             ]
+        elif retry_after_s is not None:
+            body["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after_s}s"}]
         return orjson.dumps(body)
     status_message = status_pb2.Status(code=code, message=message)
     if status == 400:
@@ -78,6 +80,10 @@ def _status_body(status: int, message: str, encoding: Encoding) -> bytes:
             field_violations=[error_details_pb2.BadRequest.FieldViolation(field="body", description=message)]
         )
         status_message.details.add().Pack(bad_request)
+    elif retry_after_s is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.seconds = retry_after_s
+        status_message.details.add().Pack(retry)
     return bytes(status_message.SerializeToString())
 
 
@@ -85,48 +91,6 @@ def _media_encoding(content_type: str | None) -> Encoding | None:
     if not content_type:
         return None
     return _MEDIA_TYPES.get(content_type.split(";", 1)[0].strip().lower())
-
-
-def decompress(body: bytes, content_encoding: str, limit: int) -> bytes:
-    """Inflate a gzip or deflate body, refusing to produce more than ``limit`` bytes (gzip bombs)."""
-    if content_encoding == "gzip":
-        wbits = 16 + zlib.MAX_WBITS
-    elif content_encoding == "deflate":
-        wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
-    else:
-        raise RequestRefused(415, "unsupported_encoding", f"unsupported Content-Encoding {content_encoding!r}")
-    out = bytearray()
-    data = body
-    try:
-        while data:
-            inflater = zlib.decompressobj(wbits)
-            while data:
-                out += inflater.decompress(data, limit + 1 - len(out))
-                if len(out) > limit:
-                    raise RequestRefused(413, "body_too_large", f"decompressed body exceeds {limit} bytes")
-                data = inflater.unconsumed_tail
-            out += inflater.flush()
-            if not inflater.eof:
-                raise RequestRefused(400, "bad_compression", f"truncated {content_encoding} body")
-            data = inflater.unused_data  # a further gzip member
-    except zlib.error as exc:
-        raise RequestRefused(400, "bad_compression", f"invalid {content_encoding} body: {exc}") from None
-    if len(out) > limit:
-        raise RequestRefused(413, "body_too_large", f"decompressed body exceeds {limit} bytes")
-    return bytes(out)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) as soon as it exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestRefused(413, "body_too_large", f"body exceeds {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestRefused(413, "body_too_large", f"body exceeds {limit} bytes")
-    return bytes(body)
 
 
 def _success_body(signal: Signal, result: IngestResult | None, encoding: Encoding) -> bytes:
@@ -154,8 +118,21 @@ def _success_body(signal: Signal, result: IngestResult | None, encoding: Encodin
     return bytes(response.SerializeToString())
 
 
-def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Callable[[], int]) -> Starlette:
-    """The OTLP/HTTP ASGI app. ``max_body_bytes`` is read per request, so a reload can change it."""
+class Admission(Protocol):
+    """A request let in: the ingestor that counts it, and what its spans cost the sender's rate limit."""
+
+    @property
+    def ingestor(self) -> Ingestor: ...
+
+    def charge(self, items: int) -> None: ...
+
+
+def create_otlp_app(
+    admit: Callable[[str | None], Admission], metrics: SelfMetrics, max_body_bytes: Callable[[], int]
+) -> Starlette:
+    """The OTLP/HTTP ASGI app. ``admit`` takes the ``Authorization`` header and says which ingestor counts the
+    request (raising ``RequestRefused``: 401, 403, 429); ``max_body_bytes`` is read per request, so a reload can
+    change it."""
 
     requests_done = [0]
 
@@ -176,6 +153,7 @@ def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Ca
                         "unsupported_media_type",
                         f"unsupported Content-Type {request.headers.get('content-type')!r}; use {PROTOBUF} or {JSON}",
                     )
+                admitted = admit(request.headers.get("authorization"))
                 limit = max_body_bytes()
                 body = await read_body(request, limit)
                 content_encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -183,17 +161,22 @@ def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Ca
                     body = decompress(body, content_encoding, limit)
                 result = None
                 if signal != "logs":
+                    ingestor = admitted.ingestor
                     ingest = ingestor.traces if signal == "traces" else ingestor.metrics_push
                     if len(body) > INLINE_LIMIT:
                         result = await anyio.to_thread.run_sync(ingest, body, encoding)
                     else:
                         result = ingest(body, encoding)
+                    admitted.charge(result.received)
             except RequestRefused as refused:
                 errors_counter.labels(signal, refused.reason).inc()
                 requests_counter.labels(signal, answer_encoding, str(refused.status)).inc()
-                headers = {"Allow": "POST"} if refused.status == 405 else None
+                headers = {"Allow": "POST"} if refused.status == 405 else refused.headers
+                retry_after = refused.headers.get("Retry-After") if refused.headers else None
                 return Response(
-                    _status_body(refused.status, refused.message, answer_encoding),
+                    _status_body(
+                        refused.status, refused.message, answer_encoding, int(retry_after) if retry_after else None
+                    ),
                     status_code=refused.status,
                     media_type=media_type,
                     headers=headers,
@@ -216,7 +199,7 @@ def create_otlp_app(ingestor: Ingestor, metrics: SelfMetrics, max_body_bytes: Ca
             requests_counter.labels(signal, answer_encoding, "200").inc()
             response = Response(_success_body(signal, result, answer_encoding), media_type=media_type)
             # A young-generation pass every few requests keeps each pass to a millisecond or
-            # so; see exporter.server.own_garbage_collection.
+            # so; see app.own_garbage_collection.
             requests_done[0] += 1
             if requests_done[0] % YOUNG_GC_EVERY == 0:
                 gc.collect(0)

@@ -15,7 +15,7 @@ SPAN_RESULTS = {
     "accepted": ("genai",),
     "duplicate": ("same_call",),
     "ignored": ("not_genai", "aggregate", "source_uses_metrics"),
-    "rejected": ("missing_usage", "invalid_usage"),
+    "rejected": ("missing_usage", "invalid_usage", "project_not_allowed"),
 }
 POINT_RESULTS = {
     "accepted": ("genai",),
@@ -26,7 +26,7 @@ POINT_RESULTS = {
         "first_cumulative_point",
         "reported_cost_unused",
     ),
-    "rejected": ("missing_model", "invalid_value"),
+    "rejected": ("missing_model", "invalid_value", "project_not_allowed"),
 }
 REQUEST_ERRORS = (
     "decode_error",
@@ -35,6 +35,9 @@ REQUEST_ERRORS = (
     "unsupported_encoding",
     "bad_compression",
     "method_not_allowed",
+    "unauthenticated",
+    "forbidden",
+    "throttled",
     "internal_error",
 )
 
@@ -62,14 +65,15 @@ class SelfMetrics:
         )
         self.spans = Counter(
             "llm_cost_tracker_spans",
-            "Spans received, by result (accepted, duplicate, ignored, rejected) and reason.",
-            ("result", "reason"),
+            "Spans received, by tenant (org; empty without a tenants file), result (accepted, duplicate, "
+            "ignored, rejected) and reason.",
+            ("org", "result", "reason"),
             registry=registry,
         )
         self.points = Counter(
             "llm_cost_tracker_data_points",
-            "Metric data points received, by result and reason.",
-            ("result", "reason"),
+            "Metric data points received, by tenant (org; empty without a tenants file), result and reason.",
+            ("org", "result", "reason"),
             registry=registry,
         )
         self.ingest_seconds = Histogram(
@@ -77,6 +81,18 @@ class SelfMetrics:
             "Time to decode, normalise, price and count one export request.",
             ("signal",),
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "llm_cost_tracker_throttled_requests",
+            "OTLP requests refused with 429 because the tenant was over its max_spans_per_second.",
+            ("org",),
+            registry=registry,
+        )
+        self.tenant_reads = Counter(
+            "llm_cost_tracker_tenant_reads",
+            "Requests for /tenants/{org}/metrics and /tenants/{org}/routing, by org, what and response code.",
+            ("org", "what", "code"),
             registry=registry,
         )
         self.scrapes = Counter(
@@ -116,12 +132,7 @@ class SelfMetrics:
             }
         )
         # Series exist at 0 before the first event, so rate() and alerts see them.
-        for result, reasons in SPAN_RESULTS.items():
-            for reason in reasons:
-                self.spans.labels(result, reason)
-        for result, reasons in POINT_RESULTS.items():
-            for reason in reasons:
-                self.points.labels(result, reason)
+        self.add_org("")
         for signal in ("traces", "metrics", "logs"):
             for reason in REQUEST_ERRORS:
                 self.otlp_request_errors.labels(signal, reason)
@@ -130,3 +141,14 @@ class SelfMetrics:
                 self.scrapes.labels(fmt, reader)
         self.reload_success.set(1)
         self.reload_timestamp.set_to_current_time()
+
+    def add_org(self, org: str) -> None:
+        """Create a tenant's span and point series at 0 (``""``: the open exporter's)."""
+        for result, reasons in SPAN_RESULTS.items():
+            for reason in reasons:
+                self.spans.labels(org, result, reason)
+        for result, reasons in POINT_RESULTS.items():
+            for reason in reasons:
+                self.points.labels(org, result, reason)
+        if org:
+            self.throttled.labels(org)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -33,31 +33,55 @@ SCRAPE_HEADER = "x-prometheus-scrape-timeout-seconds"
 
 def render_metrics(
     ledger: UsageLedger,
-    registry: CollectorRegistry,
+    registry: CollectorRegistry | None,
     accept_encoding: str | None,
     scrape: bool = True,
     accept: str | None = None,
     scrapes: PromCounter | None = None,
+    org: str | None = None,
 ) -> Response:
     """The ledger's families and the self-metrics: the text format (0.0.4), which every Prometheus reads, or
-    protobuf with created timestamps when the scraper prefers it."""
-    snapshot = ledger.snapshot(scrape)
+    protobuf with created timestamps when the scraper prefers it. ``org``: that org's series only (and the
+    price gauges); ``registry`` ``None``: no self-metrics."""
+    snapshot = ledger.snapshot(scrape, org)
     protobuf = exposition_proto.wants_protobuf(accept)
     if scrapes is not None:
         scrapes.labels("protobuf" if protobuf else "text", "scraper" if scrape else "other").inc()
     if protobuf:
-        body = exposition_proto.delimited(
-            itertools.chain(exposition_proto.ledger_families(snapshot), exposition_proto.registry_families(registry))
-        )
+        families = exposition_proto.ledger_families(snapshot)
+        if registry is not None:
+            families = itertools.chain(families, exposition_proto.registry_families(registry))
+        body = exposition_proto.delimited(families)
         media_type = exposition_proto.CONTENT_TYPE
     else:
-        body = exposition.text(snapshot).encode() + generate_latest(registry)
+        body = exposition.text(snapshot).encode() + (generate_latest(registry) if registry is not None else b"")
         media_type = CONTENT_TYPE_LATEST
     headers = {}
     if accept_encoding and "gzip" in accept_encoding:
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
     return Response(body, headers=headers, media_type=media_type)
+
+
+def tenant_metrics_renderer(
+    ledger: UsageLedger, scrapes: PromCounter | None = None
+) -> Callable[[str, Request], Awaitable[Response]]:
+    """``/tenants/{org}/metrics``: that org's series and the price gauges, rendered as ``/metrics`` is."""
+
+    async def render(org: str, request: Request) -> Response:
+        headers = request.headers
+        return await anyio.to_thread.run_sync(
+            render_metrics,
+            ledger,
+            None,
+            headers.get("accept-encoding"),
+            SCRAPE_HEADER in headers,
+            headers.get("accept"),
+            scrapes,
+            org,
+        )
+
+    return render
 
 
 def create_web_app(

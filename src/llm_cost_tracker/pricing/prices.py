@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from llm_cost_tracker.exporter.usage import NO_EXTRAS, TOKEN_TYPES, Extras, Tokens
+from llm_cost_tracker.usage import NO_EXTRAS, TOKEN_TYPES, Extras, Tokens
 
 FUSD_PER_USD: Final = 10**15
 _FUSD_PER_TOKEN_PER_USD_PER_MTOK: Final = Decimal(10**9)

@@ -11,6 +11,16 @@ The file is looked at (``os.stat``) at most every ``check_interval`` seconds
 and parsed only when it changed; answers are cached per model and scope in
 between. No file means no swaps; a file that disappears or turns corrupt
 keeps the last good state, logged once. ``resolve`` never raises.
+
+App hosts that do not share a volume with the receiver read their org's
+routing over HTTP instead (a tenant's read token in a file):
+
+```python
+router = ModelRouter.from_url(
+    "https://tracker:9464/tenants/acme/routing", token_file="/run/secrets/llm-routing-token",
+    scope={"project": "checkout"},
+)
+```
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, parse
+from llm_cost_tracker.routing.remote import RemoteRouting
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,40 @@ class ModelRouter:
         self._answers: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._lock = threading.Lock()
         self._logged: str | None = None
+        self.remote: RemoteRouting | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        token_file: str | os.PathLike[str] | None = None,
+        scope: Mapping[str, str] | None = None,
+        poll_interval: float = 0.25,
+        timeout: float = 2.0,
+        ca_file: str | os.PathLike[str] | None = None,
+    ) -> ModelRouter:
+        """A router reading ``GET /tenants/{org}/routing`` of the exporter's web port, polled every
+        ``poll_interval`` seconds (a swap is seen within that, plus one request). The org of the URL is added to
+        ``scope``. Never raises: an unreachable exporter leaves the last good routing (or none) in use."""
+        router = cls(os.devnull, scope=scope, check_interval=0.005)
+        parts = url.rstrip("/").split("/")
+        if len(parts) >= 3 and parts[-1] == "routing" and parts[-3] == "tenants":
+            router.scope.setdefault("org", parts[-2])
+        router.remote = RemoteRouting(
+            url,
+            token_file=Path(token_file) if token_file is not None else None,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            ca_file=Path(ca_file) if ca_file is not None else None,
+        )
+        router._set(router.remote.document, None)
+        return router
+
+    def close(self) -> None:
+        """Stop polling (a router reading a URL); a file router has nothing to stop."""
+        if self.remote is not None:
+            self.remote.close()
 
     @property
     def generation(self) -> int:
@@ -76,6 +121,13 @@ class ModelRouter:
         return answer
 
     def _refresh(self, now: float | None = None) -> None:
+        remote = self.remote
+        if remote is not None:
+            self._checked_at = time.monotonic() if now is None else now
+            if remote.document is not self._document:
+                with self._lock:
+                    self._set(remote.document, None)
+            return
         with self._lock:
             self._checked_at = time.monotonic() if now is None else now
             try:

@@ -190,6 +190,12 @@ def parse(text: str) -> RoutingDocument:
         raise RoutingFileError(f"not valid YAML: {exc}") from None
     if raw is None:
         return RoutingDocument()
+    return from_mapping(raw)
+
+
+def from_mapping(raw: object) -> RoutingDocument:
+    """A routing document from its parsed YAML or JSON (``GET /tenants/{org}/routing``); raises
+    ``RoutingFileError``."""
     if not isinstance(raw, dict):
         raise RoutingFileError("not a mapping")
     if raw.get("version") != VERSION:

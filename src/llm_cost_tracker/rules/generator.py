@@ -166,9 +166,9 @@ UNPRICED: Final = "llm_unpriced_requests_total"
 UNPRICED_WINDOW: Final = "1h"
 
 
-def data_quality_alerts() -> list[AlertingRule]:
+def data_quality_alerts(match: Mapping[str, str] | None = None) -> list[AlertingRule]:
     """Alerts every rule file carries, budgets or not: calls priced at $0 because nothing prices their model."""
-    counter, window = UNPRICED, UNPRICED_WINDOW
+    counter, window = promql.selector(UNPRICED, match or {}), UNPRICED_WINDOW
     return [
         AlertingRule(
             alert="LLMUnpricedModel",
@@ -335,15 +335,19 @@ class BudgetRules:
         return rules
 
 
-def generate(spec: BudgetFile | None, resolution: Resolution = Resolution()) -> list[RuleGroup]:
+def generate(spec: BudgetFile | None, resolution: Resolution = Resolution(), org: str | None = None) -> list[RuleGroup]:
     """The rule group of a budget file (``None``: the spend rules alone), evaluated as one group.
 
     One group, so that every rule of an evaluation sees the same instant: the
     budgets read the spend recorded a moment before, at the same timestamp, and
-    a period's boundary falls at the same evaluation for all of them.
+    a period's boundary falls at the same evaluation for all of them. ``org``: that
+    org's series and budgets only (``rules generate --split-by org``).
     """
-    rules: list[RecordingRule | AlertingRule] = [*spend_rules(resolution), *data_quality_alerts()]
+    match = {"org": org} if org is not None else None
+    rules: list[RecordingRule | AlertingRule] = [*spend_rules(resolution, match), *data_quality_alerts(match)]
     for budget in spec.budgets if spec is not None else ():
+        if org is not None and budget.match.get("org") != org:
+            continue
         budget_rules = BudgetRules(budget, resolution)
         rules += [*budget_rules.recording(), *budget_rules.alerting()]
     return [RuleGroup(GROUP, rules, interval=resolution.interval)]

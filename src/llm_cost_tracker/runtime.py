@@ -1,4 +1,4 @@
-"""``serve``: the exporter's two listeners in one process, with reload and graceful stop."""
+"""Running ``serve``: the two listeners in one event loop, signals, drain on SIGTERM, garbage collection."""
 
 from __future__ import annotations
 
@@ -8,103 +8,18 @@ import gc
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import prometheus_client
 import uvicorn
-from prometheus_client import CollectorRegistry
 
-from llm_cost_tracker.alertmanager.receiver import SwapReceiver
-from llm_cost_tracker.clock import Clock, now_ns, system_clock
-from llm_cost_tracker.config import Config, load_config, split_listen_address
-from llm_cost_tracker.exporter.ingest import Ingestor
-from llm_cost_tracker.exporter.ledger import UsageLedger
-from llm_cost_tracker.exporter.otlp_http import create_otlp_app
-from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
-from llm_cost_tracker.exporter.web import create_web_app
-from llm_cost_tracker.pricing import catalog
-from llm_cost_tracker.pricing.overrides import load_overrides
-from llm_cost_tracker.pricing.resolver import PriceResolver
-from llm_cost_tracker.rules.spec import BudgetFile, load_budgets
+from llm_cost_tracker.config import split_listen_address
+
+if TYPE_CHECKING:
+    from llm_cost_tracker.app import Service
 
 log = logging.getLogger(__name__)
-
-
-def load_budget_file(config: Config) -> BudgetFile | None:
-    """The budget file whose swaps the webhook applies; raises ``InputFileError``."""
-    return load_budgets(config.budgets_file) if config.budgets_file is not None else None
-
-
-def build_resolver(config: Config) -> PriceResolver:
-    path = config.pricing.overrides_file
-    if path is None:
-        return PriceResolver()
-    return PriceResolver(load_overrides(path), overrides_name=Path(path).name)
-
-
-@dataclass
-class Service:
-    """Everything ``serve`` runs, built from a config; ``reload`` swaps the config, keeps the counters."""
-
-    config: Config
-    load: Callable[[], Config]
-    """Re-reads the configuration (file plus command-line overrides)."""
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    clock: Clock = system_clock
-    """The wall clock every component reads (tests set it)."""
-    ready: bool = False
-    servers: list[uvicorn.Server] = field(default_factory=list)
-    bound: dict[str, str] = field(default_factory=dict)
-    """Actual listen addresses once serving (a configured port 0 becomes a real port)."""
-
-    def __post_init__(self) -> None:
-        # `*_created` series double the self-metrics for a timestamp Prometheus does not use.
-        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.metrics = SelfMetrics(self.registry)
-        self.ledger = UsageLedger(
-            self.config.limits.max_series_per_metric, hold_s=self.config.web.new_series_hold_seconds
-        )
-        resolver = build_resolver(self.config)
-        clock = self.clock
-        self.ingestor = Ingestor(self.config, self.ledger, self.metrics, resolver, clock_ns=lambda: now_ns(clock))
-        self.receiver = SwapReceiver(self.config, load_budget_file(self.config), resolver, self.registry, clock)
-        self.otlp_app = create_otlp_app(self.ingestor, self.metrics, lambda: self.config.otlp.max_body_bytes)
-        self.web_app = create_web_app(
-            self.ledger,
-            self.registry,
-            self.reload,
-            lambda: self.ready,
-            extra_routes=self.receiver.routes(),
-            scrapes=self.metrics.scrapes,
-        )
-
-    def reload(self) -> None:
-        """Load the config again; on failure keep running on the old one and raise ``InputFileError``."""
-        try:
-            config = self.load()
-            resolver = build_resolver(config)
-            budgets = load_budget_file(config)
-            self.receiver.configure(config, budgets, resolver)
-        except Exception:
-            self.metrics.reload_success.set(0)
-            raise
-        for listener in ("otlp", "web"):
-            old, new = getattr(self.config, listener).listen_address, getattr(config, listener).listen_address
-            if old != new:
-                log.warning("%s.listen_address changed to %s; it takes effect on restart", listener, new)
-        self.config = config
-        self.ingestor.apply_config(config, resolver)
-        self.metrics.reload_success.set(1)
-        self.metrics.reload_timestamp.set_to_current_time()
-        log.info("configuration reloaded")
-
-    def request_stop(self) -> None:
-        """Ask both listeners to finish their requests and stop (safe from any thread)."""
-        for server in self.servers:
-            server.should_exit = True
 
 
 class _Server(uvicorn.Server):
@@ -138,8 +53,8 @@ def _address(sock: socket.socket) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _uvicorn_config(app: Any) -> uvicorn.Config:
-    return uvicorn.Config(
+def _uvicorn_config(app: Any, tls: ssl.SSLContext | None = None) -> uvicorn.Config:
+    config = uvicorn.Config(
         app,
         log_config=None,
         access_log=False,
@@ -148,6 +63,9 @@ def _uvicorn_config(app: Any) -> uvicorn.Config:
         loop="none",
         timeout_keep_alive=30,
     )
+    config.load()
+    config.ssl = tls  # our own context (min version, client certificates), on any uvicorn version
+    return config
 
 
 async def serve_forever(
@@ -172,8 +90,8 @@ async def serve_forever(
         raise
     service.bound = {name: _address(sock) for name, sock in sockets.items()}
     servers: list[uvicorn.Server] = [
-        _Server(_uvicorn_config(service.otlp_app)),
-        _Server(_uvicorn_config(service.web_app)),
+        _Server(_uvicorn_config(service.otlp_app, service.otlp_tls)),
+        _Server(_uvicorn_config(service.web_app, service.web_tls)),
     ]
     service.servers = servers
     loop = asyncio.get_running_loop()
@@ -227,7 +145,14 @@ async def serve_forever(
         await asyncio.sleep(0.01)
     else:
         service.ready = True
-        log.info("listening: OTLP/HTTP on %s, metrics and admin on %s", service.bound["otlp"], service.bound["web"])
+        log.info(
+            "listening: OTLP/HTTP%s on %s, metrics and admin%s on %s",
+            "S" if service.otlp_tls else "",
+            service.bound["otlp"],
+            " (HTTPS)" if service.web_tls else "",
+            service.bound["web"],
+        )
+        service.warn_if_open()
         if on_started is not None:
             on_started()
     helpers = [asyncio.create_task(coroutine) for coroutine in background or []]
@@ -271,21 +196,3 @@ def own_garbage_collection() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()
-
-
-def run(config_path: str | None, apply_flags: Callable[[Config], Config]) -> None:
-    """Load config (raising ``InputFileError``), then serve until stopped."""
-
-    def load() -> Config:
-        return apply_flags(load_config(config_path))
-
-    service = Service(load(), load)
-    catalog.warm_up()
-    own_garbage_collection()
-    try:
-        import uvloop
-
-        runner: Callable[..., None] = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(serve_forever(service, background=[collect_garbage_periodically()]))

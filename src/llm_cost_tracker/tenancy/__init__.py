@@ -1,0 +1,1 @@
+"""Tenants and access: the tenants file, token checks, per-tenant limits and views (DESIGN §11)."""
