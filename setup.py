@@ -14,6 +14,13 @@ from setuptools.command.build_ext import build_ext
 
 HOT_PATH = [
     "src/llm_cost_tracker/exporter/decode.py",
+    "src/llm_cost_tracker/exporter/decode_json.py",
+    "src/llm_cost_tracker/exporter/decode_points.py",
+    "src/llm_cost_tracker/exporter/tokens.py",
+    "src/llm_cost_tracker/exporter/normalise_points.py",
+    "src/llm_cost_tracker/exporter/outcome.py",
+    "src/llm_cost_tracker/exporter/charge.py",
+    "src/llm_cost_tracker/exporter/ingest_points.py",
     "src/llm_cost_tracker/exporter/aliases.py",
     "src/llm_cost_tracker/exporter/dialects.py",
     "src/llm_cost_tracker/usage.py",

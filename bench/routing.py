@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def swap_latency(directory: Path, swaps: int = 40, *, remote: bool = False) -> l
         assert watcher.stdout is not None
         assert watcher.stdout.readline().strip() == "ready"
         after_response, after_request = [], []
+        jitter = random.Random(7)
         alert = Alerts(TestClock())  # the receiver is a process of its own, on the real clock
         with httpx.Client() as client:
             for i in range(swaps):
@@ -118,7 +120,8 @@ def swap_latency(directory: Path, swaps: int = 40, *, remote: bool = False) -> l
                 assert line[1] == ("gpt-4o-mini" if firing else "gpt-4o")
                 after_response.append(seen - answered)
                 after_request.append(seen - sent)
-                time.sleep(0.05)
+                # Not in step with the router's polls: a swap may land anywhere between two of them.
+                time.sleep(0.05 + (jitter.uniform(0, 0.25) if remote else 0))
     finally:
         watcher.kill()
         serve.terminate()

@@ -5,8 +5,8 @@
 Two exporters, each its own process: one open (no tenants file), one with 200 tenants (each with an
 ingest and a read token, a project glob list and a rate limit far above the load). The same 100-span
 protobuf requests alternate between them, three rounds each, best of three; the 8 connections of the
-tenant run use 8 different tenants' tokens. What tenancy adds per request: the token's sha256 and a
-constant-time comparison with every known hash (400 here), the tenant's bucket, and a cached project
+tenant run use 8 different tenants' tokens. What tenancy adds per request: the token's sha256, a
+lookup by its first bytes and a constant-time comparison, the tenant's bucket, and a cached project
 check per span. Target: within 10% of the open exporter. The last line is
 
     tenancy: X spans/s with 200 tenants (open: Y spans/s, ratio R; target >= 0.90)

@@ -10,7 +10,8 @@ from bench.loadgen import run_load
 from bench.naive_exporter import create_app
 from bench.workload import SPANS_PER_REQUEST, json_template, protobuf_template
 from llm_cost_tracker.exporter.aliases import ALIASES
-from llm_cost_tracker.exporter.decode import iter_spans_json, iter_spans_proto
+from llm_cost_tracker.exporter.decode import iter_spans_proto
+from llm_cost_tracker.exporter.decode_json import iter_spans_json
 from tests.conftest import LiveServer, usage_by_model
 
 

@@ -8,72 +8,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import Final, Literal
+from dataclasses import replace
+from typing import Final
 
 from prometheus_client import Counter as PromCounter
 
 from llm_cost_tracker.config import Config, ReportedCost, SourcePolicy
-from llm_cost_tracker.exporter import decode
-from llm_cost_tracker.exporter.aliases import canonical_attributes
-from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall, PriceKey, group_records
-from llm_cost_tracker.exporter.dialects import model_family
+from llm_cost_tracker.exporter import decode, decode_json, ingest_points
+from llm_cost_tracker.exporter.charge import CallPricer
+from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall, group_records
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
     IGNORED_AGGREGATE,
     IGNORED_NOT_GENAI,
-    REJECT_HINTS,
-    REJECTED_INVALID_VALUE,
     REJECTED_MISSING_USAGE,
     REJECTED_PROJECT_NOT_ALLOWED,
     SpanNormaliser,
     merge_reported,
-    normalise_point,
     split_reported,
 )
+from llm_cost_tracker.exporter.outcome import Encoding, IngestResult
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
-from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
-from llm_cost_tracker.pricing.prices import FUSD_PER_USD, ResolvedPrice
-from llm_cost_tracker.pricing.resolver import PriceResolver, call_time_ns
+from llm_cost_tracker.exporter.temporality import CumulativeStreams
+from llm_cost_tracker.pricing.resolver import PriceResolver
 from llm_cost_tracker.usage import NO_EXTRAS, Extras, UsageRecord
 
-Encoding = Literal["protobuf", "json"]
 log = logging.getLogger(__name__)
-UNPRICED_LOGS_PER_WINDOW: Final = 10
-UNPRICED_LOG_WINDOW_S: Final = 60.0
-
-
-@dataclass(slots=True)
-class IngestResult:
-    """What became of the spans or points of one request."""
-
-    received: int = 0
-    """Spans or points in the request (what a tenant's rate limit counts)."""
-    accepted: int = 0
-    duplicates: int = 0
-    ignored: Counter[str] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def rejected_count(self) -> int:
-        return sum(self.rejected.values())
-
-    def message(self, noun: str) -> str:
-        """The ``partial_success.error_message``: why items were rejected and what to do."""
-        if not self.rejected:
-            return ""
-        parts = [
-            f"{count} {reason} ({REJECT_HINTS.get(reason, reason.replace('_', ' '))})"
-            for reason, count in sorted(self.rejected.items())
-        ]
-        return f"rejected {self.rejected_count} GenAI {noun}: " + "; ".join(parts)
-
-
-def _same(value: object) -> object:
-    return value
 
 
 def merge_extras(a: Extras, b: Extras) -> Extras:
@@ -83,10 +44,6 @@ def merge_extras(a: Extras, b: Extras) -> Extras:
     if a is NO_EXTRAS:
         return b
     return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
-def _cost_fusd(usd: float) -> int:
-    return int(Decimal(repr(usd)) * FUSD_PER_USD)
 
 
 PROJECT_CHECKS_KEPT: Final = 4096
@@ -120,9 +77,6 @@ class Ingestor:
         self.metrics = metrics
         self.clock_ns = clock_ns
         self.dedupe = CallRegistry(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
-        self._log_window_start = -UNPRICED_LOG_WINDOW_S
-        self._logged_in_window = 0
-        self._unlogged = 0
         self.streams = CumulativeStreams(
             config.limits.max_metric_streams, config.ingest.cumulative_initial_value, started_ns=clock_ns()
         )
@@ -137,6 +91,7 @@ class Ingestor:
             labels = replace(labels, org=(), org_default=self.org)
         self.labels = labels
         self._allowed = {}
+        self.pricer = CallPricer(self.ledger, resolver, labels)
         self._values: dict[object, object] = {}
         self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.reads_reported_cost)
         self.dedupe.configure(config.limits.dedupe_max_entries, config.limits.dedupe_window_seconds)
@@ -151,7 +106,7 @@ class Ingestor:
         self.allows = allows
         self._allowed = {}
 
-    def _project_refused(self, project: str) -> bool:
+    def project_refused(self, project: str) -> bool:
         allows = self.allows
         if allows is None:
             return False
@@ -167,7 +122,7 @@ class Ingestor:
     def traces(self, body: bytes, encoding: Encoding) -> IngestResult:
         """Count the GenAI calls of one ``ExportTraceServiceRequest``; raises ``decode.DecodeError``."""
         started = time.perf_counter()
-        iterate = decode.iter_spans_proto if encoding == "protobuf" else decode.iter_spans_json
+        iterate = decode.iter_spans_proto if encoding == "protobuf" else decode_json.iter_spans_json
         normalise = self.normalise
         spans = list(iterate(body, normalise.aliases, self._values))  # decode all first: a bad body counts nothing
         result = IngestResult(received=len(spans))
@@ -198,7 +153,7 @@ class Ingestor:
                     else:
                         result.rejected[record] += 1
                     continue
-                if self.allows is not None and self._project_refused(record.labels[1]):
+                if self.allows is not None and self.project_refused(record.labels[1]):
                     result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
                     continue
                 self._infer_provider(record)
@@ -211,7 +166,7 @@ class Ingestor:
                 else:
                     self._count_group([records[i] for i in group], costs[group[0]], now_ns, now_mono, result)
             self.metrics.dedupe_entries.set(len(self.dedupe))
-        self._tally(self.metrics.spans, result)
+        self.tally(self.metrics.spans, result)
         self.metrics.ingest_seconds.labels("traces").observe(time.perf_counter() - started)
         return result
 
@@ -296,7 +251,7 @@ class Ingestor:
             calls.remember_span(record, None, now_mono)
             result.rejected[REJECTED_MISSING_USAGE] += 1
             return None
-        cost, price_key = self._price(record, reported_cost, now_ns)
+        cost, price_key = self.pricer.price(record, reported_cost, now_ns)
         requests = record.requests if record.count_requests else 0
         if record.ok:
             self.ledger.add(record.labels, record.tokens, cost, requests, 0, record.duration_s)
@@ -339,159 +294,13 @@ class Ingestor:
         self.ledger.add(labels, delta, cost - counted_cost)
         self.dedupe.update_call(call_key, (labels, merged, extras, cost, price_key, scopes, ok))
 
-    def _price(self, record: UsageRecord, reported_cost: ReportedCost, now_ns: int) -> tuple[int, PriceKey | None]:
-        """The record's cost in femto-dollars, and the key of the price used (``None``: no catalog price).
-
-        A reported cost of exactly 0 for a call with tokens is no price (an instrumentation that does not
-        know the model reports 0): the catalog prices the call, or it is counted unpriced.
-        """
-        reported = record.reported_cost_usd
-        if reported == 0 and record.has_usage:
-            reported = None
-        if reported_cost == "prefer" and reported is not None:
-            return _cost_fusd(reported), None
-        if not record.has_usage:
-            return 0, None
-        labels = record.labels
-        provider, priced = labels[2], record.price_model
-        price_key = (provider, priced, call_time_ns(record.time_unix_nano, now_ns), record.service_tier)
-        price = self.resolver.resolve(*price_key)
-        if price is None:
-            price, price_key = self._fallback(record, price_key)
-        if price is None:
-            if reported_cost == "fallback" and reported is not None:
-                return _cost_fusd(reported), None
-            self._unpriced(record, provider, priced)
-            return 0, None
-        self.ledger.note_price(provider, labels[3], price)
-        requests = record.requests if record.count_requests else 0
-        return price.cost_fusd(record.tokens, record.extras, requests), price_key
-
-    def _fallback(self, record: UsageRecord, price_key: PriceKey) -> tuple[ResolvedPrice | None, PriceKey]:
-        """An answering model the catalog does not know yet (a new dated version of the requested one) is
-        priced as the requested model, and counted in ``llm_price_fallback_requests_total``."""
-        requested = record.labels[3]
-        answered = price_key[1]
-        if requested == answered or model_family(requested) != model_family(answered):
-            return None, price_key
-        fallback_key = (price_key[0], requested, price_key[2], price_key[3])
-        price = self.resolver.resolve(*fallback_key)
-        if price is not None:
-            labels = record.labels
-            self.ledger.count_fallback((labels[0], labels[1], labels[2], answered, requested), max(record.requests, 1))
-        return price, fallback_key
-
-    def _unpriced(self, record: UsageRecord, provider: str, model: str) -> None:
-        labels = record.labels
-        model = self.labels.clip(model)
-        key = (labels[0], labels[1], provider, model, "not_in_catalog")
-        if not self.ledger.count_unpriced(key, max(record.requests, 1)):
-            return
-        # Each new unpriced model once, but never a flood (a client inventing model names).
-        now = time.monotonic()
-        if now - self._log_window_start >= UNPRICED_LOG_WINDOW_S:
-            self._log_window_start, self._logged_in_window = now, 0
-        if self._logged_in_window >= UNPRICED_LOGS_PER_WINDOW:
-            self._unlogged += 1
-            return
-        self._logged_in_window += 1
-        more = f" ({self._unlogged} more unpriced models were not logged)" if self._unlogged else ""
-        self._unlogged = 0
-        log.warning(
-            "unpriced model provider=%s model=%s (first seen from org=%s project=%s): its calls cost $0 in "
-            "llm_cost_usd_total and are counted in llm_unpriced_requests_total until the catalog or the "
-            "price overrides price it%s",
-            provider,
-            model,
-            labels[0],
-            labels[1],
-            more,
-        )
-
     # --- metrics ----------------------------------------------------------------------------
 
     def metrics_push(self, body: bytes, encoding: Encoding) -> IngestResult:
         """Count the GenAI metric points of one ``ExportMetricsServiceRequest``."""
-        started = time.perf_counter()
-        decoder = decode.iter_points_proto if encoding == "protobuf" else decode.iter_points_json
-        points, others = decoder(body)
-        result = IngestResult(received=len(points) + others)
-        if others:
-            result.ignored["not_genai"] += others
-        now_ns = self.clock_ns()
-        policies: dict[int, SourcePolicy] = {}
-        with self.ledger.lock:
-            counted: list[tuple[UsageRecord, ReportedCost, decode.GenAIPoint, Delta]] = []
-            for point in points:
-                policy = policies.get(id(point.resource))
-                if policy is None:
-                    policy = policies[id(point.resource)] = self.config.source_policy(point.resource)
-                if policy.usage_from != "metrics":
-                    result.ignored["source_uses_spans"] += 1
-                    continue
-                if point.metric == decode.GENAI_COST and policy.reported_cost != "prefer":
-                    result.ignored["reported_cost_unused"] += 1
-                    continue
-                outcome = self._point_record(point)
-                if isinstance(outcome, str):
-                    counter = result.rejected if outcome in REJECT_HINTS else result.ignored
-                    counter[outcome] += 1
-                    continue
-                record, delta = outcome
-                if self.allows is not None and self._project_refused(record.labels[1]):
-                    result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
-                    continue
-                counted.append((record, policy.reported_cost, point, delta))
-            # A reported cost point replaces the catalog price of the same series' tokens, in this push.
-            reported = {record.labels for record, *_ in counted if record.reported_cost_usd is not None}
-            for record, reported_cost, point, delta in counted:
-                if record.reported_cost_usd is None and record.labels in reported:
-                    cost = 0
-                else:
-                    cost, _ = self._price(record, reported_cost, now_ns)
-                requests = record.requests if record.count_requests else 0
-                if record.ok:
-                    self.ledger.add(record.labels, record.tokens, cost, requests, 0)
-                else:
-                    self.ledger.add(record.labels, record.tokens, cost, 0, requests)
-                if point.metric == decode.GENAI_DURATION and delta.buckets:
-                    self.ledger.add_durations(record.labels, delta.buckets, point.bounds, delta.total)
-                result.accepted += 1
-            self.metrics.metric_streams.set(len(self.streams))
-        self._tally(self.metrics.points, result)
-        self.metrics.ingest_seconds.labels("metrics").observe(time.perf_counter() - started)
-        return result
+        return ingest_points.metrics_push(self, body, encoding)
 
-    def _point_record(self, point: decode.GenAIPoint) -> tuple[UsageRecord, Delta] | str:
-        """The usage a point adds since the stream's last push, or why it adds none."""
-        if point.temporality == decode.TEMPORALITY_CUMULATIVE:
-            first = point.stream not in self.streams
-            delta = self.streams.delta(point.stream, point.start_ns, point.count, point.total, point.bucket_counts)
-            if delta is None:
-                return "first_cumulative_point" if first else "no_change"
-        elif point.temporality == decode.TEMPORALITY_DELTA:
-            delta = Delta(point.count, point.total, tuple(point.bucket_counts))
-        else:
-            return REJECTED_INVALID_VALUE
-        aliases = self.normalise.aliases
-        fields = canonical_attributes(aliases.keys() & point.attrs.keys(), point.attrs, _same, aliases)
-        record = normalise_point(
-            point.metric,
-            fields,
-            point.resource,
-            count=delta.count,
-            total=delta.total,
-            time_ns=point.time_ns,
-            labels=self.labels,
-        )
-        if isinstance(record, str):
-            return record
-        if not record.labels[2]:
-            provider = self.resolver.infer_provider(record.price_model) or "unknown"
-            record.labels = (record.labels[0], record.labels[1], provider, record.labels[3], record.labels[4])
-        return record, delta
-
-    def _tally(self, counter: PromCounter, result: IngestResult) -> None:
+    def tally(self, counter: PromCounter, result: IngestResult) -> None:
         org = self.org_label
         if result.accepted:
             counter.labels(org, "accepted", "genai").inc(result.accepted)

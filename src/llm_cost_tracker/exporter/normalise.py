@@ -35,7 +35,6 @@ from llm_cost_tracker.exporter.aliases import (
     SDK_NAME,
     SERVICE_TIER,
     SPAN_MODEL,
-    TOKEN_TYPE,
     WEB_SEARCHES,
     Aliases,
     field_of,
@@ -51,11 +50,16 @@ from llm_cost_tracker.exporter.dialects import (
     output_response_id,
     output_usage,
 )
+from llm_cost_tracker.exporter.tokens import MAX_TOKENS_PER_CALL as MAX_TOKENS_PER_CALL
+from llm_cost_tracker.exporter.tokens import InvalidUsage as InvalidUsage
+from llm_cost_tracker.exporter.tokens import as_token_count as as_token_count
+from llm_cost_tracker.exporter.tokens import count_or_none
+from llm_cost_tracker.exporter.tokens import merge_reported as merge_reported
+from llm_cost_tracker.exporter.tokens import reported_usage as reported_usage
+from llm_cost_tracker.exporter.tokens import split_reported as split_reported
+from llm_cost_tracker.exporter.tokens import split_tokens as split_tokens
 from llm_cost_tracker.labels import LabelMapping, LabelSource
-from llm_cost_tracker.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, Tokens, UsageRecord
-
-MAX_TOKENS_PER_CALL: Final = 10_000_000_000
-"""A token count above this is not a real call; the span is rejected."""
+from llm_cost_tracker.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, UsageRecord
 
 STATUS_CODE_ERROR: Final = 2
 
@@ -81,87 +85,6 @@ REJECT_HINTS: Final = {
 }
 USD: Final = frozenset({"USD", "usd"})
 MAX_CACHED_PARAMETERS: Final = 1024
-
-
-class InvalidUsage(ValueError):
-    """A token attribute holds something that is not a token count."""
-
-
-def as_token_count(value: object) -> int:
-    """A token count from an attribute value: an int, a whole float or a digit string."""
-    if isinstance(value, bool):
-        raise InvalidUsage
-    if isinstance(value, int):
-        count = value
-    elif isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise InvalidUsage
-        count = int(value)
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
-        count = int(value)
-    else:
-        raise InvalidUsage
-    if count < 0 or count > MAX_TOKENS_PER_CALL:
-        raise InvalidUsage
-    return count
-
-
-def _count(value: object) -> int | None:
-    if value is None:
-        return None
-    if type(value) is int and 0 <= value <= MAX_TOKENS_PER_CALL:
-        return value
-    return as_token_count(value)
-
-
-def reported_usage(
-    input_total: int, cache_read: int, cache_write: int, output_total: int, reasoning: int, *, cache_in_input: bool
-) -> Tokens:
-    """What a source reported, as the conventions count it: cache inside the input, reasoning inside the output.
-
-    Some sources count the parts apart: a part larger than its total gives that
-    away (and so does ``cache_in_input=False``, for sources known to), and then
-    the total is taken as the part that is left.
-    """
-    cached = cache_read + cache_write
-    if not cache_in_input or cached > input_total:
-        input_total += cached
-    if reasoning > output_total:
-        output_total += reasoning
-    return (input_total, cache_read, cache_write, output_total, reasoning)
-
-
-def split_reported(reported: Tokens) -> Tokens:
-    """The conventions' counts → non-overlapping types (input = uncached input, output = without reasoning).
-
-    >>> split_reported((1250, 1024, 0, 180, 0))
-    (226, 1024, 0, 180, 0)
-    """
-    input_total, cache_read, cache_write, output_total, reasoning = reported
-    cached = cache_read + cache_write
-    uncached = input_total - cached if cached <= input_total else input_total
-    visible = output_total - reasoning if reasoning <= output_total else output_total
-    return (uncached, cache_read, cache_write, visible, reasoning)
-
-
-def split_tokens(
-    input_total: int, cache_read: int, cache_write: int, output_total: int, reasoning: int, *, cache_in_input: bool
-) -> Tokens:
-    """Reported counts → non-overlapping token types; no token counted twice, none lost.
-
-    >>> split_tokens(1250, 1024, 0, 180, 0, cache_in_input=True)
-    (226, 1024, 0, 180, 0)
-    >>> split_tokens(128, 4096, 2048, 256, 0, cache_in_input=True)  # cache reported apart
-    (128, 4096, 2048, 256, 0)
-    """
-    return split_reported(
-        reported_usage(input_total, cache_read, cache_write, output_total, reasoning, cache_in_input=cache_in_input)
-    )
-
-
-def merge_reported(a: Tokens, b: Tokens) -> Tokens:
-    """The most complete report of one call from two spans of it: the larger of each reported count."""
-    return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4]))
 
 
 def excludes_cache_from_input(scope_name: str, fields: Mapping[str, object], provider: str) -> bool:
@@ -235,10 +158,10 @@ def _extras(fields: Mapping[str, object], from_output: Mapping[str, int] | None)
         return NO_EXTRAS
     output = from_output or {}
     extras = (
-        _count(fields.get(CACHE_WRITE_1H)) or 0,
-        _count(fields.get(INPUT_AUDIO, output.get(INPUT_AUDIO))) or 0,
-        _count(fields.get(OUTPUT_AUDIO, output.get(OUTPUT_AUDIO))) or 0,
-        _count(fields.get(WEB_SEARCHES, output.get(WEB_SEARCHES))) or 0,
+        count_or_none(fields.get(CACHE_WRITE_1H)) or 0,
+        count_or_none(fields.get(INPUT_AUDIO, output.get(INPUT_AUDIO))) or 0,
+        count_or_none(fields.get(OUTPUT_AUDIO, output.get(OUTPUT_AUDIO))) or 0,
+        count_or_none(fields.get(WEB_SEARCHES, output.get(WEB_SEARCHES))) or 0,
     )
     return NO_EXTRAS if extras == NO_EXTRAS else extras
 
@@ -327,11 +250,11 @@ class SpanNormaliser:
                 if from_output is not None and no_usage:
                     usage = from_output.get
         try:
-            input_total = _count(usage(INPUT))
-            output_total = _count(usage(OUTPUT))
-            cache_read = _count(usage(CACHE_READ))
-            cache_write = _count(usage(CACHE_WRITE))
-            reasoning = _count(usage(REASONING))
+            input_total = count_or_none(usage(INPUT))
+            output_total = count_or_none(usage(OUTPUT))
+            cache_read = count_or_none(usage(CACHE_READ))
+            cache_write = count_or_none(usage(CACHE_WRITE))
+            reasoning = count_or_none(usage(REASONING))
             extras = _extras(fields, from_output)
         except InvalidUsage:
             return REJECTED_INVALID_USAGE
@@ -442,78 +365,3 @@ class SpanNormaliser:
         price_model = str(response_model) if response_model is not None else model
         families = tuple(dict.fromkeys(model_family(str(m)) for m in (request_model, response_model) if m is not None))
         return label_key, price_model, not excludes_cache_from_input(scope_name, fields, provider), families
-
-
-POINT_TOKEN_TYPES: Final = {"input": 0, "prompt": 0, "output": 3, "completion": 3}
-
-
-def normalise_point(
-    metric: str,
-    fields: Mapping[str, object],
-    resource: Mapping[str, object],
-    *,
-    count: int,
-    total: float,
-    time_ns: int,
-    labels: LabelMapping,
-) -> UsageRecord | str:
-    """One GenAI metric point's delta → a ``UsageRecord``, or why it is not counted.
-
-    ``gen_ai.client.token.usage`` gives input and output tokens (cache and
-    reasoning detail exist only on spans), ``gen_ai.client.operation.duration``
-    the calls and their outcome, ``gen_ai.usage.cost`` a reported cost.
-    """
-    request_model = fields.get(REQUEST_MODEL)
-    response_model = fields.get(RESPONSE_MODEL)
-    if request_model is None and response_model is None:
-        return REJECTED_MISSING_MODEL
-    if count < 0 or not math.isfinite(total) or total < 0:
-        return REJECTED_INVALID_VALUE
-    model = labels.clip(str(request_model if request_model is not None else response_model))
-    provider = normalise_provider(fields.get(PROVIDER))
-    for named in (response_model, request_model):
-        if isinstance(named, str):
-            provider = cloud_provider(named, provider)
-    org, project = org_project(labels, fields, resource)
-    label_key = (org, project, labels.clip(provider), model, labels.clip(normalise_operation(fields.get(OPERATION))))
-    price_model = str(response_model) if response_model is not None else model
-    tier = fields.get(SERVICE_TIER)
-    service_tier = tier[:32] if isinstance(tier, str) else ""
-
-    if metric == "gen_ai.client.token.usage":
-        index = POINT_TOKEN_TYPES.get(str(fields.get(TOKEN_TYPE, "")).lower())
-        if index is None or total > MAX_TOKENS_PER_CALL * max(count, 1):
-            return REJECTED_INVALID_VALUE
-        counts = [0, 0, 0, 0, 0]
-        counts[index] = round(total)
-        tokens = (counts[0], counts[1], counts[2], counts[3], counts[4])
-        return UsageRecord(
-            labels=label_key,
-            price_model=price_model,
-            tokens=tokens,
-            reported=tokens,
-            requests=count,
-            count_requests=False,
-            time_unix_nano=time_ns,
-            service_tier=service_tier,
-        )
-    if metric == "gen_ai.client.operation.duration":
-        return UsageRecord(
-            labels=label_key,
-            price_model=price_model,
-            tokens=NO_TOKENS,
-            requests=count,
-            ok=ERROR_TYPE not in fields,
-            time_unix_nano=time_ns,
-            has_usage=False,
-        )
-    return UsageRecord(
-        labels=label_key,
-        price_model=price_model,
-        tokens=NO_TOKENS,
-        requests=count,
-        count_requests=False,
-        reported_cost_usd=total,
-        time_unix_nano=time_ns,
-        has_usage=False,
-    )

@@ -30,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llm_cost_tracker.exporter.ingest import Encoding, Ingestor, IngestResult
+from llm_cost_tracker.exporter.ingest import Ingestor
+from llm_cost_tracker.exporter.outcome import Encoding, IngestResult
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.httpbody import DecodeError, RequestRefused, decompress, read_body
 

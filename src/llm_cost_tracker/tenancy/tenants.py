@@ -10,9 +10,12 @@ tenants:
     limits: {max_series: 2000, max_spans_per_second: 500}
 ```
 
-Only hashes are stored, so the file is not a secret. A presented token is hashed and compared with
-every known hash in constant time (``hmac.compare_digest``), so neither the token nor which hash it
-matched can be learnt from response times; a token never reaches a log line or a label.
+Only hashes are stored, so the file is not a secret. A presented token is hashed (sha256); the first
+8 bytes of its digest pick the few known hashes that can match, and each is compared with the whole
+digest by ``hmac.compare_digest``, in constant time. Response times can depend only on the digest,
+never on how much of a token is right (and a digest says nothing of its token without a sha256
+preimage); the check costs the same for 10 tenants as for 10,000. A token never reaches a log line
+or a label.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ class Tenants:
     def __init__(self, spec: TenantsFile, default_max_series: int, source: str = "") -> None:
         self.source = source
         self.by_org: dict[str, Tenant] = {}
-        hashes: list[tuple[bytes, Credential]] = []
+        hashes: dict[bytes, list[tuple[bytes, Credential]]] = {}
         for entry in spec.tenants:
             tenant = Tenant(
                 org=entry.org,
@@ -127,15 +130,21 @@ class Tenants:
                 max_spans_per_second=entry.limits.max_spans_per_second,
             )
             self.by_org[tenant.org] = tenant
-            hashes += [(bytes.fromhex(h), Credential(tenant, "ingest")) for h in entry.ingest_tokens_sha256]
-            hashes += [(bytes.fromhex(h), Credential(tenant, "read")) for h in entry.read_tokens_sha256]
-        self._hashes = tuple(hashes)
+            kinds: tuple[tuple[TokenKind, list[str]], ...] = (
+                ("ingest", entry.ingest_tokens_sha256),
+                ("read", entry.read_tokens_sha256),
+            )
+            for kind, digests in kinds:
+                for hexdigest in digests:
+                    digest = bytes.fromhex(hexdigest)
+                    hashes.setdefault(digest[:8], []).append((digest, Credential(tenant, kind)))
+        self._hashes = hashes
 
     def identify(self, token: str) -> Credential | None:
-        """The credential a bearer token is, or ``None``: compared with every known hash in constant time."""
-        digest = hashlib.sha256(token.encode()).digest()
+        """The credential a bearer token is, or ``None`` (see the module's note on timing)."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         found: Credential | None = None
-        for known, credential in self._hashes:
+        for known, credential in self._hashes.get(digest[:8], ()):
             if hmac.compare_digest(digest, known):
                 found = credential
         return found
