@@ -19,6 +19,7 @@ HOT_PATH = [
     "src/llm_cost_tracker/exporter/tokens.py",
     "src/llm_cost_tracker/exporter/normalise_points.py",
     "src/llm_cost_tracker/exporter/outcome.py",
+    "src/llm_cost_tracker/exporter/labelling.py",
     "src/llm_cost_tracker/exporter/charge.py",
     "src/llm_cost_tracker/exporter/ingest_points.py",
     "src/llm_cost_tracker/exporter/aliases.py",

@@ -606,3 +606,19 @@ def test_rules_split_by_org_needs_each_budget_to_name_one_org(tmp_path: Path) ->
         "budgets[0].match.org: --split-by org needs every budget to match one org by value (got None)" in result.stderr
     )
     assert "budgets[1].match.org" in result.stderr
+
+
+def test_an_open_exporter_beyond_loopback_says_so(start_server: Start, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="llm_cost_tracker.app"):
+        start_server(otlp={"listen_address": "0.0.0.0:0"})
+    warnings = [r.getMessage() for r in caplog.records if r.name == "llm_cost_tracker.app"]
+    assert any("otlp listens on 0.0.0.0 without a tenants file" in w for w in warnings), warnings
+    assert not any(w.startswith("web listens") for w in warnings)  # the web port stayed on loopback
+
+
+def test_a_tenant_exporter_beyond_loopback_does_not_warn(
+    start_server: Start, tenants_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="llm_cost_tracker.app"):
+        start_server(otlp={"listen_address": "0.0.0.0:0"}, tenants_file=str(tenants_file))
+    assert not [r for r in caplog.records if r.name == "llm_cost_tracker.app" and "tenants file" in r.getMessage()]

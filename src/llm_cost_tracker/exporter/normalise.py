@@ -36,9 +36,6 @@ from llm_cost_tracker.exporter.aliases import (
     SERVICE_TIER,
     SPAN_MODEL,
     WEB_SEARCHES,
-    Aliases,
-    field_of,
-    with_label_keys,
 )
 from llm_cost_tracker.exporter.dialects import (
     cloud_provider,
@@ -50,6 +47,17 @@ from llm_cost_tracker.exporter.dialects import (
     output_response_id,
     output_usage,
 )
+from llm_cost_tracker.exporter.labelling import label_aliases as label_aliases
+from llm_cost_tracker.exporter.labelling import org_project as org_project
+from llm_cost_tracker.exporter.outcome import IGNORED_AGGREGATE as IGNORED_AGGREGATE
+from llm_cost_tracker.exporter.outcome import IGNORED_NOT_GENAI as IGNORED_NOT_GENAI
+from llm_cost_tracker.exporter.outcome import IGNORED_SOURCE_USES_METRICS as IGNORED_SOURCE_USES_METRICS
+from llm_cost_tracker.exporter.outcome import REJECT_HINTS as REJECT_HINTS
+from llm_cost_tracker.exporter.outcome import REJECTED_INVALID_USAGE as REJECTED_INVALID_USAGE
+from llm_cost_tracker.exporter.outcome import REJECTED_INVALID_VALUE as REJECTED_INVALID_VALUE
+from llm_cost_tracker.exporter.outcome import REJECTED_MISSING_MODEL as REJECTED_MISSING_MODEL
+from llm_cost_tracker.exporter.outcome import REJECTED_MISSING_USAGE as REJECTED_MISSING_USAGE
+from llm_cost_tracker.exporter.outcome import REJECTED_PROJECT_NOT_ALLOWED as REJECTED_PROJECT_NOT_ALLOWED
 from llm_cost_tracker.exporter.tokens import MAX_TOKENS_PER_CALL as MAX_TOKENS_PER_CALL
 from llm_cost_tracker.exporter.tokens import InvalidUsage as InvalidUsage
 from llm_cost_tracker.exporter.tokens import as_token_count as as_token_count
@@ -58,31 +66,11 @@ from llm_cost_tracker.exporter.tokens import merge_reported as merge_reported
 from llm_cost_tracker.exporter.tokens import reported_usage as reported_usage
 from llm_cost_tracker.exporter.tokens import split_reported as split_reported
 from llm_cost_tracker.exporter.tokens import split_tokens as split_tokens
-from llm_cost_tracker.labels import LabelMapping, LabelSource
+from llm_cost_tracker.labels import LabelMapping
 from llm_cost_tracker.usage import NO_EXTRAS, NO_TOKENS, Extras, LabelKey, SpanPlace, UsageRecord
 
 STATUS_CODE_ERROR: Final = 2
 
-# Reasons a span or point is not counted. Ignored items are not GenAI calls;
-# rejected ones are GenAI calls we cannot use, reported in partial_success.
-IGNORED_NOT_GENAI: Final = "not_genai"
-IGNORED_AGGREGATE: Final = "aggregate"
-"""An agent run, a step, a workflow: its usage is its model calls', counted from their own spans."""
-IGNORED_SOURCE_USES_METRICS: Final = "source_uses_metrics"
-REJECTED_MISSING_USAGE: Final = "missing_usage"
-REJECTED_INVALID_USAGE: Final = "invalid_usage"
-REJECTED_MISSING_MODEL: Final = "missing_model"
-REJECTED_INVALID_VALUE: Final = "invalid_value"
-
-REJECTED_PROJECT_NOT_ALLOWED: Final = "project_not_allowed"
-REJECT_HINTS: Final = {
-    REJECTED_MISSING_USAGE: "GenAI client span without token usage (for streamed OpenAI calls set "
-    "stream_options={'include_usage': True})",
-    REJECTED_INVALID_USAGE: "token count that is negative, not an integer or implausibly large",
-    REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
-    REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
-    REJECTED_PROJECT_NOT_ALLOWED: "project not among this tenant's projects in the tenants file",
-}
 USD: Final = frozenset({"USD", "usd"})
 MAX_CACHED_PARAMETERS: Final = 1024
 
@@ -118,32 +106,6 @@ def _reported_cost(value: object, currency: object) -> float | None:
     except ValueError:
         return None
     return cost if math.isfinite(cost) and cost >= 0 else None
-
-
-def label_aliases(labels: LabelMapping) -> Aliases:
-    """The alias table plus the span attributes the labels are read from."""
-    return with_label_keys(labels.span_keys)
-
-
-def _resolve_label(
-    labels: LabelMapping,
-    sources: tuple[LabelSource, ...],
-    default: str,
-    fields: Mapping[str, object],
-    resource: Mapping[str, object],
-) -> str:
-    for source in sources:
-        value = fields.get(field_of(source.key)) if source.scope == "span" else resource.get(source.key)
-        if value is not None and value != "":
-            return labels.clip(str(value))
-    return default
-
-
-def org_project(labels: LabelMapping, fields: Mapping[str, object], resource: Mapping[str, object]) -> tuple[str, str]:
-    return (
-        _resolve_label(labels, labels.org, labels.org_default, fields, resource),
-        _resolve_label(labels, labels.project, labels.project_default, fields, resource),
-    )
 
 
 def _extras(fields: Mapping[str, object], from_output: Mapping[str, int] | None) -> Extras:

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
-
-from llm_cost_tracker.exporter.normalise import REJECT_HINTS
+from typing import Final, Literal
 
 Encoding = Literal["protobuf", "json"]
+
+# Reasons a span or point is not counted. Ignored items are not GenAI calls;
+# rejected ones are GenAI calls we cannot use, reported in partial_success.
+IGNORED_NOT_GENAI: Final = "not_genai"
+IGNORED_AGGREGATE: Final = "aggregate"
+"""An agent run, a step, a workflow: its usage is its model calls', counted from their own spans."""
+IGNORED_SOURCE_USES_METRICS: Final = "source_uses_metrics"
+REJECTED_MISSING_USAGE: Final = "missing_usage"
+REJECTED_INVALID_USAGE: Final = "invalid_usage"
+REJECTED_MISSING_MODEL: Final = "missing_model"
+REJECTED_INVALID_VALUE: Final = "invalid_value"
+
+REJECTED_PROJECT_NOT_ALLOWED: Final = "project_not_allowed"
+REJECT_HINTS: Final = {
+    REJECTED_MISSING_USAGE: "GenAI client span without token usage (for streamed OpenAI calls set "
+    "stream_options={'include_usage': True})",
+    REJECTED_INVALID_USAGE: "token count that is negative, not an integer or implausibly large",
+    REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
+    REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
+    REJECTED_PROJECT_NOT_ALLOWED: "project not among this tenant's projects in the tenants file",
+}
 
 
 @dataclass(slots=True)
