@@ -3,6 +3,7 @@ Prometheus: basic auth on /metrics, /-/reload and the webhook; each tenant's Pro
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -208,3 +209,38 @@ def test_each_teams_prometheus_scrapes_only_its_own_spend_over_tls(
         f"https://{target}/metrics", auth=("prometheus", "s3cret"), verify=client_context(certs), timeout=10
     ).text
     assert sample_value(parse_samples(text), "llm_cost_tracker_tenant_reads_total", org="globex", code="403") >= 1
+
+
+def _served_certificate(address: str, certs: dict[str, Path]) -> dict[str, object]:
+    host, port = address.rsplit(":", 1)
+    context = client_context(certs)
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        return dict(tls.getpeercert() or {})
+
+
+def test_a_reload_serves_rotated_certificates_on_both_ports(
+    start_server: Start, tmp_path: Path, certs: dict[str, Path], ca: trustme.CA
+) -> None:
+    server = start_server(
+        web={"config_file": str(web_config(tmp_path, certs))},
+        otlp={"tls": {"cert_file": str(certs["cert"]), "key_file": str(certs["key"])}},
+    )
+    web, otlp = server.service.bound["web"], server.service.bound["otlp"]
+    before = _served_certificate(web, certs)["serialNumber"]
+    rotated = ca.issue_cert("127.0.0.1", "localhost")
+    rotated.cert_chain_pems[0].write_to_path(certs["cert"])
+    rotated.private_key_pem.write_to_path(certs["key"])
+    with httpx.Client(verify=client_context(certs), timeout=10) as client:
+        assert client.post(f"https://{web}/-/reload", auth=("prometheus", "s3cret")).status_code == 200
+    after_web = _served_certificate(web, certs)["serialNumber"]
+    after_otlp = _served_certificate(otlp, certs)["serialNumber"]
+    assert after_web != before and after_web == after_otlp
+    # A certificate that does not load is refused, and the one in use stays.
+    certs["key"].write_text("not a key")
+    with httpx.Client(verify=client_context(certs), timeout=10) as client:
+        refused = client.post(f"https://{web}/-/reload", auth=("prometheus", "s3cret"))
+        assert refused.status_code == 500 and "cannot load the certificate" in refused.text
+    assert _served_certificate(web, certs)["serialNumber"] == after_web

@@ -37,7 +37,13 @@ from llm_cost_tracker.runtime import collect_garbage_periodically, own_garbage_c
 from llm_cost_tracker.tenancy.gate import IngestGate
 from llm_cost_tracker.tenancy.tenants import Tenant, Tenants, load_tenants
 from llm_cost_tracker.tenancy.views import RoutingFileCache, tenant_routes
-from llm_cost_tracker.tenancy.webconfig import WebAuthMiddleware, WebConfig, load_web_config, ssl_context
+from llm_cost_tracker.tenancy.webconfig import (
+    WebAuthMiddleware,
+    WebConfig,
+    configure_context,
+    load_web_config,
+    ssl_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +222,7 @@ class Service:
             tenants = load_tenant_file(config)
             check_budget_orgs(budgets, tenants, str(config.budgets_file))
             web_config = load_web_config(config.web.config_file) if config.web.config_file else None
+            _tls(config)  # the OTLP certificate loads, before anything changes
             self.receiver.configure(config, budgets, resolver)
         except Exception:
             self.metrics.reload_success.set(0)
@@ -224,11 +231,7 @@ class Service:
             old, new = getattr(self.config, listener).listen_address, getattr(config, listener).listen_address
             if old != new:
                 log.warning("%s.listen_address changed to %s; it takes effect on restart", listener, new)
-        if config.otlp.tls != self.config.otlp.tls or (web_config is None) != (self.web_config is None):
-            log.warning("TLS settings changed; they take effect on restart")
-        self.config, self.resolver = config, resolver
-        if web_config is not None and self.web_config is not None and web_config.ssl is not None:
-            web_config.ssl = self.web_config.ssl  # the listener keeps its context until restart
+        self._rotate_certificates(config, web_config)
         self.web_config = web_config
         self.ingestor.apply_config(config, resolver)
         for admitted in self.gate.admitted.values():
@@ -237,6 +240,20 @@ class Service:
         self.metrics.reload_success.set(1)
         self.metrics.reload_timestamp.set_to_current_time()
         log.info("configuration reloaded")
+
+    def _rotate_certificates(self, config: Config, web_config: WebConfig | None) -> None:
+        """A listener keeps its TLS context for its life: a reload loads the (maybe rotated) certificates into
+        it. Turning TLS on or off takes a restart."""
+        live = self.web_tls
+        if (live is None) != (web_config is None or web_config.ssl is None):
+            log.warning("web TLS turned on or off; that takes effect on restart")
+        elif live is not None and web_config is not None and web_config.tls is not None:
+            configure_context(live, web_config.tls, web_config.base)
+            web_config.ssl = live
+        if (self.otlp_tls is None) != (config.otlp.tls is None):
+            log.warning("otlp.tls turned on or off; that takes effect on restart")
+        elif self.otlp_tls is not None and config.otlp.tls is not None:
+            configure_context(self.otlp_tls, config.otlp.tls)
 
     def request_stop(self) -> None:
         """Ask both listeners to finish their requests and stop (safe from any thread)."""

@@ -81,20 +81,26 @@ class WebConfigFile(_Strict):
 def ssl_context(tls: TlsConfig, base: Path | None = None) -> ssl.SSLContext:
     """A server ``SSLContext`` (relative paths: to ``base``); raises ``OSError`` or ``ssl.SSLError`` for
     unreadable or mismatched files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    configure_context(context, tls, base)
+    return context
+
+
+def configure_context(context: ssl.SSLContext, tls: TlsConfig, base: Path | None = None) -> None:
+    """Load ``tls`` into ``context``: a listener's live context takes a rotated certificate this way, for the
+    connections that follow (CAs once trusted stay trusted until restart). Raises as ``ssl_context``."""
 
     def at(path: Path) -> Path:
         return path if base is None or path.is_absolute() else base / path
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(at(tls.cert_file), at(tls.key_file))
     context.minimum_version = TLS_VERSIONS[tls.min_version]
     context.maximum_version = TLS_VERSIONS[tls.max_version]
-    context.load_cert_chain(at(tls.cert_file), at(tls.key_file))
     context.verify_mode = CLIENT_AUTH[tls.client_auth_type]
     if tls.client_ca_file is not None:
         context.load_verify_locations(cafile=str(at(tls.client_ca_file)))
     elif context.verify_mode != ssl.CERT_NONE:
         context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
-    return context
 
 
 class WebConfig:
@@ -106,9 +112,11 @@ class WebConfig:
         self.headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in spec.http_server_config.headers.items()
         ]
+        self.tls = spec.tls_server_config
+        self.base = base
         self.ssl: ssl.SSLContext | None = None
-        if spec.tls_server_config is not None:
-            self.ssl = ssl_context(spec.tls_server_config, base)
+        if self.tls is not None:
+            self.ssl = ssl_context(self.tls, base)
         self._verified: dict[bytes, None] = {}
 
     def check(self, authorization: str | None) -> bool:
