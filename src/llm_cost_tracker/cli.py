@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from llm_cost_tracker import __version__
+from llm_cost_tracker.cli_rules import add_rules_commands
 from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.config import Config, ListenAddress
 from llm_cost_tracker.inputfile import InputFileError
@@ -96,84 +97,6 @@ def _instant(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
-    """The rule file text for ``--budgets`` and how many rules it holds; raises ``InputFileError``."""
-    from llm_cost_tracker.rules.generator import Resolution, generate
-    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
-    from llm_cost_tracker.rules.spec import load_budgets
-
-    resolution = Resolution.parse(getattr(args, "interval", "1m"))
-    groups = generate(load_budgets(args.budgets) if args.budgets else None, resolution)
-    source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
-    render = (
-        prometheus_operator_rule if getattr(args, "format", "prometheus") == "prometheus-operator" else prometheus_rules
-    )
-    return render(groups, source), sum(len(g.rules) for g in groups)
-
-
-def _write(text: str, output: str | None) -> None:
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        return
-    path = Path(output)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def cmd_rules_generate(args: argparse.Namespace) -> int:
-    from llm_cost_tracker.rules.render import alertmanager_route
-
-    if args.alertmanager_route:
-        _write(alertmanager_route(args.webhook_url), args.output)
-        return 0
-    if args.split_by is not None:
-        return _generate_split(args)
-    try:
-        text, _ = _generated_rules(args)
-    except (InputFileError, ValueError) as exc:  # a bad --interval is a ValueError
-        print(f"could not generate rules: {exc}", file=sys.stderr)
-        return 1
-    _write(text, args.output)
-    return 0
-
-
-def _generate_split(args: argparse.Namespace) -> int:
-    """``--split-by org -o DIR``: ``DIR/<org>.rules.yaml`` for each org."""
-    from llm_cost_tracker.rules.generator import Resolution
-    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
-    from llm_cost_tracker.rules.spec import load_budgets
-    from llm_cost_tracker.rules.split import generate_by_org
-    from llm_cost_tracker.tenancy.tenants import load_tenants
-
-    if not args.output or args.output == "-":
-        print("--split-by org writes one file per org: give the directory with -o DIR", file=sys.stderr)
-        return 2
-    try:
-        spec = load_budgets(args.budgets) if args.budgets else None
-        tenants = load_tenants(args.tenants_file, 1).by_org if args.tenants_file else {}
-        by_org = generate_by_org(spec, args.budgets or "", Resolution.parse(args.interval), also=tenants)
-    except (InputFileError, ValueError) as exc:
-        print(f"could not generate rules: {exc}", file=sys.stderr)
-        return 1
-    if not by_org:
-        print("no org to write rules for: give --budgets (budgets naming orgs) or --tenants.file", file=sys.stderr)
-        return 1
-    directory = Path(args.output)
-    directory.mkdir(parents=True, exist_ok=True)
-    source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
-    for org, groups in by_org.items():
-        if args.format == "prometheus-operator":
-            text = prometheus_operator_rule(
-                groups, source, name=f"llm-cost-tracker-budgets-{org.lower().replace('_', '-')}"
-            )
-        else:
-            text = prometheus_rules(groups, f"{source}, org {org}")
-        _write(text, str(directory / f"{org}.rules.yaml"))
-        print(f"{directory / f'{org}.rules.yaml'}: {sum(len(g.rules) for g in groups)} rules for org {org}")
-    return 0
-
-
 def cmd_tenants_token(args: argparse.Namespace) -> int:
     """A new random bearer token for an org, and the line of the tenants file that admits it."""
     import re
@@ -195,40 +118,6 @@ def cmd_tenants_token(args: argparse.Namespace) -> int:
     print(f"# {args.kind} token of org {args.org}; {use}. Keep the token secret; the hash is not.")
     print(f"# In the tenants file, under `- org: {args.org}`, add the hash to {key}:")
     print(f"{key}: [{token_sha256(token)}]")
-    return 0
-
-
-def cmd_rules_check(args: argparse.Namespace) -> int:
-    import shutil
-    import subprocess
-    import tempfile
-
-    try:
-        text, count = _generated_rules(args)
-    except InputFileError as exc:
-        print(f"could not generate rules: {exc}", file=sys.stderr)
-        return 1
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        print(f"{args.budgets}: valid, {count} rules (promtool not found: generated rules not checked)")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        rules = Path(tmp) / "rules.yaml"
-        rules.write_text(text)
-        result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        print(f"promtool rejects the generated rules:\n{result.stdout}{result.stderr}", file=sys.stderr)
-        return 1
-    print(f"{args.budgets}: valid, {count} rules, accepted by promtool check rules")
-    return 0
-
-
-def cmd_rules_schema(args: argparse.Namespace) -> int:
-    import json
-
-    from llm_cost_tracker.rules.spec import json_schema
-
-    _write(json.dumps(json_schema(), indent=2) + "\n", args.output)
     return 0
 
 
@@ -338,57 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.set_defaults(func=cmd_tenants_token)
 
-    rules = commands.add_parser("rules", help="budgets as Prometheus rules").add_subparsers(
-        dest="rules_command", required=True, metavar="COMMAND"
-    )
-    generate = rules.add_parser("generate", help="write the recording and alerting rules of a budget file")
-    generate.add_argument(
-        "--budgets",
-        metavar="FILE",
-        help="budget file (version: llm-cost-tracker/v1); without it, only the exact spend rules that reports use",
-    )
-    generate.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
-    generate.add_argument(
-        "--format",
-        choices=("prometheus", "prometheus-operator"),
-        default="prometheus",
-        help="a rule file for rule_files (default), or a PrometheusRule resource",
-    )
-    generate.add_argument(
-        "--interval",
-        default="1m",
-        help="rule evaluation interval: each evaluation records the exact spend since the previous one; "
-        "divides 5m (default 1m; 10s reacts sooner)",
-    )
-    generate.add_argument(
-        "--split-by",
-        choices=("org",),
-        help="one rule file per org in the directory -o names (DIR/<org>.rules.yaml), for a ruler namespace per "
-        "tenant (Mimir, Cortex) or one Prometheus per team",
-    )
-    generate.add_argument(
-        "--tenants.file",
-        dest="tenants_file",
-        metavar="FILE",
-        help="with --split-by org: also write the spend rules of tenants that have no budget",
-    )
-    generate.add_argument(
-        "--alertmanager-route",
-        action="store_true",
-        help="print the Alertmanager route and receiver that send budget alerts to the webhook, instead",
-    )
-    generate.add_argument(
-        "--webhook-url",
-        default="http://127.0.0.1:9464/alertmanager/webhook",
-        help="the webhook receiver's URL, for --alertmanager-route",
-    )
-    generate.set_defaults(func=cmd_rules_generate)
-    check = rules.add_parser("check", help="validate a budget file, and the rules it generates with promtool")
-    check.add_argument("--budgets", metavar="FILE", required=True, help="budget file")
-    check.set_defaults(func=cmd_rules_check)
-    schema = rules.add_parser("schema", help="print the JSON Schema of budget files, for editors")
-    schema.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
-    schema.set_defaults(func=cmd_rules_schema)
+    add_rules_commands(commands)
 
     routing = commands.add_parser("routing", help="the routing file of model swaps").add_subparsers(
         dest="routing_command", required=True, metavar="COMMAND"
