@@ -27,8 +27,11 @@ HOT_PATH = [
     "src/llm_cost_tracker/usage.py",
     "src/llm_cost_tracker/exporter/normalise.py",
     "src/llm_cost_tracker/exporter/dedupe.py",
+    "src/llm_cost_tracker/exporter/memory.py",
+    "src/llm_cost_tracker/exporter/grouping.py",
     "src/llm_cost_tracker/exporter/ingest.py",
     "src/llm_cost_tracker/exporter/ledger.py",
+    "src/llm_cost_tracker/exporter/series.py",
     "src/llm_cost_tracker/pricing/prices.py",
     "src/llm_cost_tracker/pricing/resolver.py",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llm_cost_tracker.exporter.dedupe import Memory
 from llm_cost_tracker.exporter.dialects import model_family
+from llm_cost_tracker.exporter.memory import Memory
 from llm_cost_tracker.exporter.normalise import merge_reported, reported_usage, split_reported
 from llm_cost_tracker.exporter.temporality import CumulativeStreams, Delta
 

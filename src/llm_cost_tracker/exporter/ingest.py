@@ -17,7 +17,8 @@ from prometheus_client import Counter as PromCounter
 from llm_cost_tracker.config import Config, ReportedCost, SourcePolicy
 from llm_cost_tracker.exporter import decode, decode_json, ingest_points
 from llm_cost_tracker.exporter.charge import CallPricer
-from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall, group_records
+from llm_cost_tracker.exporter.dedupe import CallRegistry, CountedCall
+from llm_cost_tracker.exporter.grouping import group_records
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.normalise import (
     IGNORED_AGGREGATE,

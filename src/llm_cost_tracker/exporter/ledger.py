@@ -29,75 +29,17 @@ from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.exposition import (
     CALL_COUNTERS,
     FALLBACK,
-    SERIES_LABELS,
     UNPRICED,
     CallCounterRow,
     Snapshot,
-    label_text,
 )
+from llm_cost_tracker.exporter.series import GENAI_DURATION_BUCKETS as GENAI_DURATION_BUCKETS
+from llm_cost_tracker.exporter.series import SeriesState, org_of
 from llm_cost_tracker.pricing.prices import ResolvedPrice
 from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 
 OVERFLOW: Final = "__overflow__"
 OVERFLOW_KEY: Final[LabelKey] = (OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
-
-GENAI_DURATION_BUCKETS: Final = (
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.28,
-    2.56,
-    5.12,
-    10.24,
-    20.48,
-    40.96,
-    81.92,
-)
-"""The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
-
-
-def _org_of(key: object) -> str | None:
-    """The org of a held key: a series' label key, or ``(metric, label values)`` of a call counter."""
-    if isinstance(key, tuple) and key:
-        first = key[0]
-        if isinstance(first, str) and len(key) == 5:
-            return first
-        values = key[1] if len(key) == 2 else None
-        if isinstance(values, tuple) and values and isinstance(values[0], str):
-            return values[0]
-    return None
-
-
-class SeriesState:
-    """Every counter of one (org, project, provider, model, operation) series."""
-
-    __slots__ = (
-        "buckets",
-        "cost_fusd",
-        "created",
-        "duration_count",
-        "duration_sum",
-        "errors",
-        "labels",
-        "ok",
-        "tokens",
-    )
-
-    def __init__(self, key: LabelKey, bucket_count: int, created: float) -> None:
-        self.labels = label_text(SERIES_LABELS, key)
-        self.created = created
-        """When the series began (Unix seconds): the created timestamp of its counters."""
-        self.cost_fusd = 0
-        self.tokens = [0, 0, 0, 0, 0]
-        self.ok = 0
-        self.errors = 0
-        self.buckets = [0] * bucket_count
-        self.duration_sum = 0.0
-        self.duration_count = 0
 
 
 class UsageLedger:
@@ -167,7 +109,7 @@ class UsageLedger:
         now = self.monotonic()
         hold = 0.0 if self.draining else self.hold_s
         for key, served_at in list(self._held.items()):
-            if org is not None and _org_of(key) != org:
+            if org is not None and org_of(key) != org:
                 continue
             if served_at < 0:
                 self._held[key] = now
