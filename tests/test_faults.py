@@ -159,3 +159,55 @@ def test_random_bytes_never_crash(server: LiveServer) -> None:
                 body = rng.randbytes(rng.randrange(1, 2000))
                 assert server.post(path, body, content_type).status_code in (200, 400)
     assert server.post("/v1/traces", TRACELOOP, PROTOBUF).status_code == 200
+
+
+def test_deeply_nested_metric_attributes_are_a_400_not_a_500(server: LiveServer) -> None:
+    """A kvlist 70 levels deep (280 JSON levels: too deep to serialise for the stream's identity)."""
+    import json
+
+    value: dict[str, object] = {"stringValue": "x"}
+    for _ in range(70):
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    point = {
+        "attributes": [
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.token.type", "value": {"stringValue": "input"}},
+            {"key": "deep", "value": value},
+        ],
+        "startTimeUnixNano": "1",
+        "timeUnixNano": "2",
+        "count": "1",
+        "sum": 10,
+        "bucketCounts": ["1"],
+    }
+    metric = {"name": "gen_ai.client.token.usage", "histogram": {"aggregationTemporality": 1, "dataPoints": [point]}}
+    body = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
+    for _ in range(3):
+        response = server.post("/v1/metrics", json.dumps(body).encode(), JSON)
+        assert response.status_code == 400
+        assert "nested too deeply" in response.json()["message"]
+    samples = server.samples()
+    assert sample_value(samples, "llm_cost_tracker_otlp_request_errors_total", reason="internal_error") == 0
+    assert sample_value(samples, "llm_tokens_total") == 0
+
+
+def test_a_model_name_that_is_not_utf8_is_rejected_and_reported(server: LiveServer) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id = b"\x01" * 16, b"\x02" * 8
+    for key, text in (("gen_ai.request.model", "gpt-4o"), ("gen_ai.provider.name", "openai")):
+        attribute = span.attributes.add()
+        attribute.key, attribute.value.string_value = key, text
+    tokens = span.attributes.add()
+    tokens.key, tokens.value.int_value = "gen_ai.usage.input_tokens", 100
+    body = request.SerializeToString().replace(b"gpt-4o", b"gpt\xff4o")  # what a broken client sends
+    response = server.post("/v1/traces", body, PROTOBUF)
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 1
+    assert "invalid_model" in partial.error_message
+    samples = server.samples()
+    assert sample_value(samples, "llm_cost_tracker_spans_total", result="rejected", reason="invalid_model") == 1
+    assert sample_value(samples, "llm_tokens_total") == 0

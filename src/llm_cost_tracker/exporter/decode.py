@@ -77,10 +77,9 @@ def any_value(data: bytes) -> object:
     if size >= 2:
         tag = data[0]
         if tag == 0x0A and data[1] == size - 2:
-            try:
-                return data[2:].decode()
-            except UnicodeDecodeError:
-                return None
+            # Invalid UTF-8 becomes U+FFFD rather than no value, so that a garbled model name is rejected and
+            # reported instead of the span passing for "not GenAI".
+            return data[2:].decode("utf-8", "replace")
         if tag == 0x18 and data[-1] < 0x80:  # a small non-negative int_value
             if size == 2:
                 return data[1]
@@ -107,7 +106,7 @@ def any_value(data: bytes) -> object:
                 length, pos = _varint(data, pos)
                 if pos + length > size:
                     return None
-                value = data[pos : pos + length].decode() if tag == 0x0A else None
+                value = data[pos : pos + length].decode("utf-8", "replace") if tag == 0x0A else None
                 pos += length
             else:
                 return None

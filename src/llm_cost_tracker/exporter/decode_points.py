@@ -121,6 +121,15 @@ def json_float(value: Any) -> float:
     return 0.0 if value is None else math.nan
 
 
+def _key_bytes(value: object) -> bytes:
+    """Canonical bytes of attributes, for a stream's identity; raises ``DecodeError`` for JSON nested too deeply
+    to serialise (a kvlist inside a kvlist, 64 levels down)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise DecodeError(f"a metric point's attributes cannot be read: {exc} (nested too deeply)") from None
+
+
 def iter_points_json(body: bytes) -> tuple[list[GenAIPoint], int]:
     """GenAI histogram points of an OTLP/JSON ``ExportMetricsServiceRequest``."""
     document = load_json_object(body)
@@ -131,7 +140,7 @@ def iter_points_json(body: bytes) -> tuple[list[GenAIPoint], int]:
         resource_obj = json_object(resource_metrics.get("resource"), "resource")
         raw_resource = json_attributes(resource_obj, "resource")
         resource = {k: json_value(v) for k, v in raw_resource.items()}
-        resource_id = orjson.dumps(raw_resource, option=orjson.OPT_SORT_KEYS)
+        resource_id = _key_bytes(raw_resource)
         for scope_metrics in json_list(resource_metrics, "scopeMetrics", "resourceMetrics[]"):
             scope_metrics = json_object(scope_metrics, "scopeMetrics[]")
             scope_name = json_object(scope_metrics.get("scope"), "scope").get("name")
@@ -168,7 +177,7 @@ def iter_points_json(body: bytes) -> tuple[list[GenAIPoint], int]:
                                 resource_id,
                                 scope_name.encode(),
                                 str(name).encode(),
-                                orjson.dumps(raw, option=orjson.OPT_SORT_KEYS),
+                                _key_bytes(raw),
                             ),
                         )
                     )

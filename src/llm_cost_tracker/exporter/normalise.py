@@ -53,6 +53,7 @@ from llm_cost_tracker.exporter.outcome import IGNORED_AGGREGATE as IGNORED_AGGRE
 from llm_cost_tracker.exporter.outcome import IGNORED_NOT_GENAI as IGNORED_NOT_GENAI
 from llm_cost_tracker.exporter.outcome import IGNORED_SOURCE_USES_METRICS as IGNORED_SOURCE_USES_METRICS
 from llm_cost_tracker.exporter.outcome import REJECT_HINTS as REJECT_HINTS
+from llm_cost_tracker.exporter.outcome import REJECTED_INVALID_MODEL as REJECTED_INVALID_MODEL
 from llm_cost_tracker.exporter.outcome import REJECTED_INVALID_USAGE as REJECTED_INVALID_USAGE
 from llm_cost_tracker.exporter.outcome import REJECTED_INVALID_VALUE as REJECTED_INVALID_VALUE
 from llm_cost_tracker.exporter.outcome import REJECTED_MISSING_MODEL as REJECTED_MISSING_MODEL
@@ -132,6 +133,11 @@ Shape = tuple[LabelKey, str, bool, tuple[str, ...]]
 """What a call's identity resolves to: labels, the model to price, whether input includes cache, model families."""
 
 
+def _garbled(value: object) -> bool:
+    """A name that arrived as invalid UTF-8 (the decoder replaced the bad bytes with U+FFFD)."""
+    return isinstance(value, str) and "\ufffd" in value
+
+
 class SpanNormaliser:
     """Canonical span fields → ``UsageRecord``, or the reason the span is not counted.
 
@@ -197,6 +203,8 @@ class SpanNormaliser:
                     response_model = span_model
         if request_model is None and response_model is None:
             return IGNORED_NOT_GENAI
+        if _garbled(request_model) or _garbled(response_model):
+            return REJECTED_INVALID_MODEL
         operation = get(OPERATION)
         if is_aggregate(operation):
             return IGNORED_AGGREGATE

@@ -18,6 +18,7 @@ REJECTED_MISSING_USAGE: Final = "missing_usage"
 REJECTED_INVALID_USAGE: Final = "invalid_usage"
 REJECTED_MISSING_MODEL: Final = "missing_model"
 REJECTED_INVALID_VALUE: Final = "invalid_value"
+REJECTED_INVALID_MODEL: Final = "invalid_model"
 
 REJECTED_PROJECT_NOT_ALLOWED: Final = "project_not_allowed"
 REJECT_HINTS: Final = {
@@ -27,6 +28,7 @@ REJECT_HINTS: Final = {
     REJECTED_MISSING_MODEL: "GenAI metric point without gen_ai.request.model or gen_ai.response.model",
     REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
     REJECTED_PROJECT_NOT_ALLOWED: "project not among this tenant's projects in the tenants file",
+    REJECTED_INVALID_MODEL: "model name that is not valid UTF-8",
 }
 
 

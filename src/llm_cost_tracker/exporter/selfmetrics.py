@@ -15,7 +15,7 @@ SPAN_RESULTS = {
     "accepted": ("genai",),
     "duplicate": ("same_call",),
     "ignored": ("not_genai", "aggregate", "source_uses_metrics"),
-    "rejected": ("missing_usage", "invalid_usage", "project_not_allowed"),
+    "rejected": ("missing_usage", "invalid_usage", "invalid_model", "project_not_allowed"),
 }
 POINT_RESULTS = {
     "accepted": ("genai",),
