@@ -211,3 +211,66 @@ def test_a_model_name_that_is_not_utf8_is_rejected_and_reported(server: LiveServ
     samples = server.samples()
     assert sample_value(samples, "llm_cost_tracker_spans_total", result="rejected", reason="invalid_model") == 1
     assert sample_value(samples, "llm_tokens_total") == 0
+
+
+def _one_call(server: LiveServer, model: str, provider: str, span_id: str, **tokens: int) -> dict[str, object]:
+    attributes: dict[str, object] = {"gen_ai.request.model": model, "gen_ai.provider.name": provider}
+    attributes.update({f"gen_ai.usage.{k}": v for k, v in tokens.items()})
+    body = orjson.loads(genai_span_json(**attributes))
+    body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"] = span_id
+    response = server.post("/v1/traces", orjson.dumps(body), JSON)
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def test_implausible_usage_is_rejected_by_the_models_context_window(server: LiveServer) -> None:
+    # One 300-byte span claiming 1e10 output tokens would be ~$100k of gpt-4o.
+    claimed = _one_call(server, "gpt-4o", "openai", "0000000000000001", input_tokens=10, output_tokens=10**10)
+    assert "implausible_usage" in claimed["partialSuccess"]["errorMessage"]  # type: ignore[index]
+    # gpt-4o's window is 128k: 5 M input tokens cannot be one call...
+    too_many = _one_call(server, "gpt-4o", "openai", "0000000000000002", input_tokens=5_000_000, output_tokens=10)
+    assert too_many["partialSuccess"]["rejectedSpans"] == "1"  # type: ignore[index]
+    # ...but 600k can be (windows grow faster than catalogs: Claude's 1M beta on a 200k entry).
+    long = _one_call(server, "claude-sonnet-4-20250514", "anthropic", "0000000000000003", input_tokens=600_000)
+    assert long == {}
+    samples = server.samples()
+    assert sample_value(samples, "llm_cost_tracker_spans_total", reason="implausible_usage") == 2
+    assert sample_value(samples, "llm_tokens_total", model="gpt-4o") == 0
+    assert sample_value(samples, "llm_tokens_total", model="claude-sonnet-4-20250514") == 600_000
+
+
+def test_the_ceiling_on_tokens_per_call_is_configurable(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(limits={"max_tokens_per_call": 200_000})
+    refused = _one_call(server, "my-finetune", "vllm", "0000000000000004", input_tokens=250_000)
+    assert "implausible_usage" in refused["partialSuccess"]["errorMessage"]  # type: ignore[index]
+    assert _one_call(server, "my-finetune", "vllm", "0000000000000005", input_tokens=150_000) == {}
+
+
+def test_a_metric_point_is_held_to_the_window_times_its_calls(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(ingest={"usage_from": "metrics"})
+
+    def push(total: int, count: int) -> dict[str, object]:
+        point = {
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                {"key": "gen_ai.token.type", "value": {"stringValue": "input"}},
+            ],
+            "startTimeUnixNano": "1",
+            "timeUnixNano": "2",
+            "count": str(count),
+            "sum": total,
+            "bucketCounts": [str(count)],
+        }
+        metric = {
+            "name": "gen_ai.client.token.usage",
+            "histogram": {"aggregationTemporality": 1, "dataPoints": [point]},
+        }
+        body = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
+        response = server.post("/v1/metrics", orjson.dumps(body), JSON)
+        assert response.status_code == 200
+        return dict(response.json())
+
+    assert push(5_000_000, 100) == {}  # 100 calls of 50k tokens
+    assert "implausible_usage" in push(5_000_000, 1)["partialSuccess"]["errorMessage"]  # type: ignore[index]
+    assert sample_value(server.samples(), "llm_tokens_total", token_type="input") == 5_000_000

@@ -117,6 +117,9 @@ class LimitsConfig(_Strict):
     max_series_per_metric: Annotated[int, pydantic.Field(ge=1)] = 10_000
     """Distinct label sets per metric; further ones are counted in an ``__overflow__`` series."""
     max_label_value_length: Annotated[int, pydantic.Field(ge=8, le=1024)] = 128
+    max_tokens_per_call: Annotated[int, pydantic.Field(ge=1000, le=10_000_000_000)] = 10_000_000
+    """Most input (or output) tokens one call may report; a model the catalog knows is also held to five times
+    its context window. Above either, the span is rejected as ``implausible_usage``."""
     dedupe_window_seconds: Annotated[float, pydantic.Field(gt=0, allow_inf_nan=False)] = 900.0
     """How long a call is remembered so that a second span of it is not counted twice."""
     dedupe_max_entries: Annotated[int, pydantic.Field(ge=0)] = 100_000

@@ -29,7 +29,7 @@ from llm_cost_tracker.exporter.normalise import (
     merge_reported,
     split_reported,
 )
-from llm_cost_tracker.exporter.outcome import Encoding, IngestResult
+from llm_cost_tracker.exporter.outcome import REJECTED_IMPLAUSIBLE_USAGE, Encoding, IngestResult
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.exporter.temporality import CumulativeStreams
 from llm_cost_tracker.pricing.resolver import PriceResolver
@@ -48,6 +48,11 @@ def merge_extras(a: Extras, b: Extras) -> Extras:
 
 
 PROJECT_CHECKS_KEPT: Final = 4096
+ALWAYS_PLAUSIBLE: Final = 100_000
+"""Tokens a call may report without a look at its model's context window (the common case costs nothing)."""
+WINDOW_SLACK: Final = 5
+"""Calls may report up to this many times the catalog's context window: windows grow faster than catalogs
+(Claude's 1M-token beta sits on a 200k entry)."""
 
 
 class Ingestor:
@@ -92,6 +97,8 @@ class Ingestor:
             labels = replace(labels, org=(), org_default=self.org)
         self.labels = labels
         self._allowed = {}
+        self._bounds: dict[tuple[str, str], int] = {}
+        self.max_tokens_per_call = config.limits.max_tokens_per_call
         self.pricer = CallPricer(self.ledger, resolver, labels)
         self._values: dict[object, object] = {}
         self.normalise = SpanNormaliser(self.labels, read_reported_cost=config.reads_reported_cost)
@@ -106,6 +113,23 @@ class Ingestor:
         """The tenant's project list changed (a reload)."""
         self.allows = allows
         self._allowed = {}
+
+    def implausible(self, record: UsageRecord) -> bool:
+        """Whether a call (or a point's ``requests`` calls) reports more tokens than it can have."""
+        reported = record.reported
+        most = reported[0] if reported[0] > reported[3] else reported[3]
+        if most <= ALWAYS_PLAUSIBLE:
+            return False
+        key = (record.labels[2], record.price_model)
+        bound = self._bounds.get(key)
+        if bound is None:
+            window = self.resolver.context_window(key[0], key[1])
+            ceiling = self.max_tokens_per_call
+            bound = ceiling if window is None else min(ceiling, WINDOW_SLACK * window)
+            if len(self._bounds) >= PROJECT_CHECKS_KEPT:
+                self._bounds = {}
+            self._bounds[key] = bound
+        return most > bound * (record.requests if record.requests > 1 else 1)
 
     def project_refused(self, project: str) -> bool:
         allows = self.allows
@@ -158,6 +182,9 @@ class Ingestor:
                     result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
                     continue
                 self._infer_provider(record)
+                if record.has_usage and self.implausible(record):
+                    result.rejected[REJECTED_IMPLAUSIBLE_USAGE] += 1
+                    continue
                 records.append(record)
                 costs.append(policy.reported_cost)
             self.dedupe.begin_request()

@@ -23,7 +23,7 @@ from llm_cost_tracker.exporter.normalise import (
     REJECTED_PROJECT_NOT_ALLOWED,
 )
 from llm_cost_tracker.exporter.normalise_points import normalise_point
-from llm_cost_tracker.exporter.outcome import Encoding, IngestResult
+from llm_cost_tracker.exporter.outcome import REJECTED_IMPLAUSIBLE_USAGE, Encoding, IngestResult
 from llm_cost_tracker.exporter.temporality import Delta
 from llm_cost_tracker.usage import UsageRecord
 
@@ -63,6 +63,9 @@ def metrics_push(ingestor: Ingestor, body: bytes, encoding: Encoding) -> IngestR
                 counter[outcome] += 1
                 continue
             record, delta = outcome
+            if record.has_usage and ingestor.implausible(record):
+                result.rejected[REJECTED_IMPLAUSIBLE_USAGE] += 1
+                continue
             if ingestor.allows is not None and ingestor.project_refused(record.labels[1]):
                 result.rejected[REJECTED_PROJECT_NOT_ALLOWED] += 1
                 continue

@@ -19,6 +19,7 @@ REJECTED_INVALID_USAGE: Final = "invalid_usage"
 REJECTED_MISSING_MODEL: Final = "missing_model"
 REJECTED_INVALID_VALUE: Final = "invalid_value"
 REJECTED_INVALID_MODEL: Final = "invalid_model"
+REJECTED_IMPLAUSIBLE_USAGE: Final = "implausible_usage"
 
 REJECTED_PROJECT_NOT_ALLOWED: Final = "project_not_allowed"
 REJECT_HINTS: Final = {
@@ -29,6 +30,8 @@ REJECT_HINTS: Final = {
     REJECTED_INVALID_VALUE: "negative, non-finite or unknown value",
     REJECTED_PROJECT_NOT_ALLOWED: "project not among this tenant's projects in the tenants file",
     REJECTED_INVALID_MODEL: "model name that is not valid UTF-8",
+    REJECTED_IMPLAUSIBLE_USAGE: "more tokens than the model's context window allows, or than "
+    "limits.max_tokens_per_call",
 }
 
 

@@ -15,7 +15,7 @@ SPAN_RESULTS = {
     "accepted": ("genai",),
     "duplicate": ("same_call",),
     "ignored": ("not_genai", "aggregate", "source_uses_metrics"),
-    "rejected": ("missing_usage", "invalid_usage", "invalid_model", "project_not_allowed"),
+    "rejected": ("missing_usage", "invalid_usage", "invalid_model", "implausible_usage", "project_not_allowed"),
 }
 POINT_RESULTS = {
     "accepted": ("genai",),
@@ -26,7 +26,7 @@ POINT_RESULTS = {
         "first_cumulative_point",
         "reported_cost_unused",
     ),
-    "rejected": ("missing_model", "invalid_value", "project_not_allowed"),
+    "rejected": ("missing_model", "invalid_value", "implausible_usage", "project_not_allowed"),
 }
 REQUEST_ERRORS = (
     "decode_error",

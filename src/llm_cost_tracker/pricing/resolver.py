@@ -144,6 +144,12 @@ class PriceResolver:
             price = self._overrides.apply(price, provider, model, when, service_tier, self._overrides_name)
         return price
 
+    def context_window(self, provider: str, model: str) -> int | None:
+        """The catalog's context window of the model (its most input tokens), if it says."""
+        found = self._find(provider, model)
+        window = found[1].context_window if found is not None else None
+        return window if isinstance(window, int) and window > 0 else None
+
     def knows(self, provider: str, model: str) -> bool:
         """Whether any source could price the model (at some time): the catalog or an override entry."""
         if self._find(provider, model) is not None or self._bundled.mentions(provider, model):
