@@ -49,13 +49,20 @@ def json_int(value: Any) -> int:
     return 0
 
 
+MALFORMED: Final = "\ufffd"
+"""What a value of the wrong JSON shape reads as (``{"intValue": [100]}``, ``{"stringValue": 5}``): not a
+token count and not a model name, so the span is rejected and reported (``invalid_usage``,
+``invalid_model``) instead of counted without it."""
+
+
 def json_value(value: Any) -> object:
-    """The Python value of an OTLP/JSON ``AnyValue`` object (``None`` for maps, bytes and malformed values)."""
+    """The Python value of an OTLP/JSON ``AnyValue`` object: ``None`` for no value, maps and bytes;
+    ``MALFORMED`` for a value of the wrong shape."""
     if type(value) is not dict:
-        return None
+        return None if value is None else MALFORMED
     v = value.get("stringValue")
     if v is not None:
-        return v if type(v) is str else None
+        return v if type(v) is str else MALFORMED
     v = value.get("intValue")
     if v is not None:
         if type(v) is int:
@@ -65,7 +72,7 @@ def json_value(value: Any) -> object:
                 return int(v)
             except ValueError:
                 return v  # kept as text so that the normaliser reports it as invalid usage
-        return None
+        return MALFORMED
     v = value.get("doubleValue")
     if v is not None:
         # Whole-number doubles may be written as JSON integers ("sum": 1250).
@@ -73,14 +80,14 @@ def json_value(value: Any) -> object:
             return float(v)
         if v in ("NaN", "Infinity", "-Infinity"):
             return float(v)
-        return None
+        return MALFORMED
     v = value.get("boolValue")
     if v is not None:
-        return v if type(v) is bool else None
+        return v if type(v) is bool else MALFORMED
     v = value.get("arrayValue")
     if type(v) is dict:
         values = v.get("values")
-        return [json_value(item) for item in values[:MAX_ARRAY_VALUES]] if type(values) is list else None
+        return [json_value(item) for item in values[:MAX_ARRAY_VALUES]] if type(values) is list else MALFORMED
     return None
 
 
