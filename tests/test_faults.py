@@ -274,3 +274,28 @@ def test_a_metric_point_is_held_to_the_window_times_its_calls(start_server: Call
     assert push(5_000_000, 100) == {}  # 100 calls of 50k tokens
     assert "implausible_usage" in push(5_000_000, 1)["partialSuccess"]["errorMessage"]  # type: ignore[index]
     assert sample_value(server.samples(), "llm_tokens_total", token_type="input") == 5_000_000
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("gen_ai.usage.output_tokens", {"intValue": [100]}, "invalid_usage"),
+        ("gen_ai.usage.output_tokens", {"intValue": {"n": 100}}, "invalid_usage"),
+        ("gen_ai.usage.output_tokens", {"doubleValue": "12"}, "invalid_usage"),
+        ("gen_ai.usage.output_tokens", 100, "invalid_usage"),  # no AnyValue around it
+        ("gen_ai.response.model", {"stringValue": 4}, "invalid_model"),
+    ],
+)
+def test_a_value_of_the_wrong_json_shape_is_reported_not_dropped(
+    server: LiveServer, key: str, value: object, reason: str
+) -> None:
+    body = orjson.loads(
+        genai_span_json(
+            **{"gen_ai.request.model": "gpt-4o", "gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 100}
+        )
+    )
+    body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append({"key": key, "value": value})
+    response = server.post("/v1/traces", orjson.dumps(body), JSON)
+    assert response.status_code == 200
+    assert reason in response.json()["partialSuccess"]["errorMessage"]
+    assert sample_value(server.samples(), "llm_tokens_total") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llm_cost_tracker.exporter.exposition import format_value
@@ -123,3 +124,20 @@ def test_a_hold_of_zero_shows_everything_at_once() -> None:
     ledger.add(("o", "p", "openai", "gpt-4o", "chat"), (10, 0, 0, 5, 0), 10**15, 1)
     assert cost_of(ledger.render(scrape=True)) == 1
     assert ledger.settled()
+
+
+def test_an_overflow_is_logged_when_it_starts_then_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    ledger = UsageLedger(max_series=2, monotonic=lambda: now[0])
+    with caplog.at_level("WARNING", logger="llm_cost_tracker.exporter.ledger"), ledger.lock:
+        for i in range(10):
+            ledger.add(("o", "p", "openai", f"m{i}", "chat"), (1, 0, 0, 0, 0), 0)
+        now[0] = 30.0
+        ledger.add(("o", "p", "openai", "m-late", "chat"), (1, 0, 0, 0, 0), 0)
+        now[0] = 61.0
+        ledger.add(("o", "p", "openai", "m-later", "chat"), (1, 0, 0, 0, 0), 0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("llm_cost_usd_total reached its series cap (2): 1 new label sets")
+    assert "9 new label sets since the last report" in lines[1]
+    assert ledger.dropped["llm_cost_usd_total"] == 10

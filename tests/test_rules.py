@@ -51,6 +51,7 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
         ("unit-hours", Resolution()),
         ("unit-interval", Resolution.parse("10s")),
         ("unit-unpriced", Resolution()),  # no budget file: the alerts every rule file carries
+        ("unit-overflow", Resolution()),
     ],
 )
 def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:

@@ -19,6 +19,7 @@ Prometheus scraping at most that often has stored a 0 first (docs/exactness.md).
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,10 @@ from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 
 OVERFLOW: Final = "__overflow__"
 OVERFLOW_KEY: Final[LabelKey] = (OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
+
+
+log = logging.getLogger(__name__)
+OVERFLOW_LOG_EVERY_S: Final = 60.0
 
 
 class UsageLedger:
@@ -90,6 +95,8 @@ class UsageLedger:
         self._org_series: dict[tuple[str, str], int] = {}
         """With tenants: label sets per (metric, org)."""
         self.dropped_by_org: dict[tuple[str, str], int] = {}
+        self._overflow_logged: dict[str, tuple[float, int]] = {}
+        """Per metric: when its overflow was last logged, and the dropped count then."""
         """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
 
     def settled(self) -> bool:
@@ -129,8 +136,27 @@ class UsageLedger:
                 self._org_series[(metric, org)] = used + 1
                 return False
             self.dropped_by_org[(org, metric)] = self.dropped_by_org.get((org, metric), 0) + 1
-        self.dropped[metric] = self.dropped.get(metric, 0) + 1
+        dropped = self.dropped[metric] = self.dropped.get(metric, 0) + 1
+        self._log_overflow(metric, org, dropped)
         return True
+
+    def _log_overflow(self, metric: str, org: str, dropped: int) -> None:
+        """The first overflow of a metric, then at most one line a minute while it goes on."""
+        now = self.monotonic()
+        last = self._overflow_logged.get(metric)
+        if last is not None and now - last[0] < OVERFLOW_LOG_EVERY_S:
+            return
+        since = dropped - (last[1] if last is not None else 0)
+        self._overflow_logged[metric] = (now, dropped)
+        cap = self.max_series if self.org_caps is None else self.org_caps.get(org, 0)
+        log.warning(
+            "%s reached its series cap (%d%s): %d new label sets since the last report were counted in "
+            "__overflow__; see llm_cost_tracker_series_dropped_total and the LLMCostTrackerSeriesOverflow runbook",
+            metric,
+            cap,
+            "" if self.org_caps is None else f" for org {org}",
+            since,
+        )
 
     def series(self, key: LabelKey) -> SeriesState:
         """The series for ``key``; the ``__overflow__`` series (the org's, with tenants) once the cap is reached."""

@@ -93,10 +93,13 @@ def spend_rules(resolution: Resolution = Resolution(), match: Mapping[str, str] 
 
 UNPRICED: Final = "llm_unpriced_requests_total"
 UNPRICED_WINDOW: Final = "1h"
+DROPPED: Final = "llm_cost_tracker_series_dropped_total"
+OVERFLOW_WINDOW: Final = "10m"
 
 
 def data_quality_alerts(match: Mapping[str, str] | None = None) -> list[AlertingRule]:
-    """Alerts every rule file carries, budgets or not: calls priced at $0 because nothing prices their model."""
+    """Alerts every rule file carries, budgets or not: calls priced at $0 because nothing prices their model,
+    and calls counted in an ``__overflow__`` series because a series cap was reached."""
     counter, window = promql.selector(UNPRICED, match or {}), UNPRICED_WINDOW
     return [
         AlertingRule(
@@ -115,7 +118,21 @@ def data_quality_alerts(match: Mapping[str, str] | None = None) -> list[Alerting
                 "price overrides know the model, so budgets and reports miss their spend.",
                 "runbook_url": f"{RUNBOOK}#llmunpricedmodel",
             },
-        )
+        ),
+        AlertingRule(
+            alert="LLMCostTrackerSeriesOverflow",
+            # The dropped counters exist at 0 from the exporter's start, so the first overflow is an increase.
+            expr=f"sum by (instance, metric) (increase({DROPPED}[{OVERFLOW_WINDOW}])) > 0",
+            labels={"severity": "warning"},
+            annotations={
+                "summary": "LLM Cost Tracker {{ $labels.instance }} folds new {{ $labels.metric }} series into "
+                "__overflow__",
+                "description": "{{ $labels.instance }} reached its series cap for {{ $labels.metric }}: "
+                "{{ $value | humanize }} calls in the last 10 minutes were counted in an __overflow__ series "
+                "instead of their own labels, so budgets that match those labels do not see their spend.",
+                "runbook_url": f"{RUNBOOK}#llmcosttrackerseriesoverflow",
+            },
+        ),
     ]
 
 
