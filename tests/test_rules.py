@@ -84,8 +84,8 @@ def test_every_series_and_alert_carries_the_budget_and_its_match_labels() -> Non
         record = rule.to_dict().get("record", "")
         if isinstance(record, str) and record.startswith("series:"):
             assert not rule.labels  # the spend of each series, shared by every budget
-        elif rule.to_dict().get("alert") == "LLMUnpricedModel":
-            assert "budget" not in rule.labels  # about calls, whatever budget they fall under
+        elif rule.to_dict().get("alert") in ("LLMUnpricedModel", "LLMCostTrackerSeriesOverflow"):
+            assert "budget" not in rule.labels  # about calls or the exporter, whatever budget they fall under
         else:
             assert rule.labels["budget"] in names
     exceeded = next(
@@ -122,6 +122,7 @@ def test_without_a_budget_file_only_the_spend_rules(capsys: pytest.CaptureFixtur
         "series:llm_tokens:increase_exact",
         "series:llm_requests:increase_exact",
         "LLMUnpricedModel",
+        "LLMCostTrackerSeriesOverflow",
     ]
 
 
