@@ -10,8 +10,6 @@ forever.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import logging
 from collections.abc import Iterator, Sequence
@@ -31,6 +29,7 @@ from llm_cost_tracker.alertmanager.payload import Alert, PayloadError, parse_api
 from llm_cost_tracker.alertmanager.planner import Outcome, apply_alerts, reconcile
 from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config
+from llm_cost_tracker.credentials import basic_credentials, bearer_token
 from llm_cost_tracker.httpbody import RequestRefused, read_body
 from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.pricing.resolver import PriceResolver
@@ -118,19 +117,18 @@ class SwapReceiver:
     def authorised(self, request: Request) -> bool:
         if self.bearer is None and self.basic is None:
             return True
-        header = request.headers.get("authorization", "").encode()
-        scheme, _, credentials = header.partition(b" ")
+        header = request.headers.get("authorization")
         if self.bearer is not None:
-            return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.bearer)
+            token = bearer_token(header)
+            return token is not None and hmac.compare_digest(token.encode(), self.bearer)
         assert self.basic is not None
-        try:
-            user, _, password = base64.b64decode(credentials.strip(), validate=True).partition(b":")
-        except (binascii.Error, ValueError):
+        credentials = basic_credentials(header)
+        if credentials is None:
             return False
         # Both compared, always, so that timing tells nothing about which one was wrong.
-        user_ok = hmac.compare_digest(user, self.basic[0])
-        password_ok = hmac.compare_digest(password, self.basic[1])
-        return scheme.lower() == b"basic" and user_ok and password_ok
+        user_ok = hmac.compare_digest(credentials[0], self.basic[0])
+        password_ok = hmac.compare_digest(credentials[1], self.basic[1])
+        return user_ok and password_ok
 
     def _answer(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
         self.requests.labels(str(status)).inc()

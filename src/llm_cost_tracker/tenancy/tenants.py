@@ -29,6 +29,7 @@ from typing import Annotated, Final, Literal
 
 import pydantic
 
+from llm_cost_tracker.credentials import bearer_token as bearer_token
 from llm_cost_tracker.inputfile import load_model
 
 OVERFLOW: Final = "__overflow__"
@@ -148,17 +149,6 @@ class Tenants:
             if hmac.compare_digest(digest, known):
                 found = credential
         return found
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else ``None``."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return token
 
 
 def load_tenants(path: str | Path, default_max_series: int) -> Tenants:

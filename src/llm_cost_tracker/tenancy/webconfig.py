@@ -23,8 +23,6 @@ TLS is Python's ``ssl`` module through uvicorn; no cryptography of our own.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -36,6 +34,7 @@ import bcrypt
 import pydantic
 
 from llm_cost_tracker.config import TlsConfig
+from llm_cost_tracker.credentials import basic_credentials
 from llm_cost_tracker.inputfile import InputFileError, load_model
 
 Scope = MutableMapping[str, Any]
@@ -121,7 +120,7 @@ class WebConfig:
 
     def check(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header carries valid basic-auth credentials (blocking: bcrypt)."""
-        credentials = _basic_credentials(authorization)
+        credentials = basic_credentials(authorization)
         if credentials is None:
             return False
         user, password = credentials
@@ -135,20 +134,6 @@ class WebConfig:
                 self._verified.clear()
             self._verified[key] = None
         return valid
-
-
-def _basic_credentials(authorization: str | None) -> tuple[bytes, bytes] | None:
-    if not authorization:
-        return None
-    scheme, _, encoded = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = decoded.partition(b":")
-    return (user, password) if sep else None
 
 
 def load_web_config(path: str | Path) -> WebConfig:
