@@ -63,23 +63,34 @@ def render_metrics(
     return Response(body, headers=headers, media_type=media_type)
 
 
+async def _render(
+    request: Request,
+    ledger: UsageLedger,
+    registry: CollectorRegistry | None,
+    scrapes: PromCounter | None,
+    org: str | None = None,
+) -> Response:
+    """``render_metrics`` for a request, on a worker thread."""
+    headers = request.headers
+    return await anyio.to_thread.run_sync(
+        render_metrics,
+        ledger,
+        registry,
+        headers.get("accept-encoding"),
+        SCRAPE_HEADER in headers,
+        headers.get("accept"),
+        scrapes,
+        org,
+    )
+
+
 def tenant_metrics_renderer(
     ledger: UsageLedger, scrapes: PromCounter | None = None
 ) -> Callable[[str, Request], Awaitable[Response]]:
     """``/tenants/{org}/metrics``: that org's series and the price gauges, rendered as ``/metrics`` is."""
 
     async def render(org: str, request: Request) -> Response:
-        headers = request.headers
-        return await anyio.to_thread.run_sync(
-            render_metrics,
-            ledger,
-            None,
-            headers.get("accept-encoding"),
-            SCRAPE_HEADER in headers,
-            headers.get("accept"),
-            scrapes,
-            org,
-        )
+        return await _render(request, ledger, None, scrapes, org)
 
     return render
 
@@ -95,16 +106,7 @@ def create_web_app(
     """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
 
     async def metrics(request: Request) -> Response:
-        headers = request.headers
-        return await anyio.to_thread.run_sync(
-            render_metrics,
-            ledger,
-            registry,
-            headers.get("accept-encoding"),
-            SCRAPE_HEADER in headers,
-            headers.get("accept"),
-            scrapes,
-        )
+        return await _render(request, ledger, registry, scrapes)
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("LLM Cost Tracker is Healthy.\n")
