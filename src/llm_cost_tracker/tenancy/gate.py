@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from llm_cost_tracker.credentials import bearer_token
 from llm_cost_tracker.httpbody import RequestRefused
 from llm_cost_tracker.tenancy.limits import TokenBucket
-from llm_cost_tracker.tenancy.tenants import Tenant, Tenants, bearer_token
+from llm_cost_tracker.tenancy.tenants import Tenant, Tenants
 
 T = TypeVar("T")
 

@@ -29,7 +29,6 @@ from typing import Annotated, Final, Literal
 
 import pydantic
 
-from llm_cost_tracker.credentials import bearer_token as bearer_token
 from llm_cost_tracker.inputfile import load_model
 
 OVERFLOW: Final = "__overflow__"

@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from llm_cost_tracker.credentials import bearer_token
 from llm_cost_tracker.routing.client import file_signature
 from llm_cost_tracker.routing.document import VERSION, Override, RoutingDocument, RoutingFileError, label_matches, parse
 from llm_cost_tracker.tenancy.gate import UNAUTHENTICATED
-from llm_cost_tracker.tenancy.tenants import Tenants, bearer_token
+from llm_cost_tracker.tenancy.tenants import Tenants
 
 RenderMetrics = Callable[[str, Request], Awaitable[Response]]
 
