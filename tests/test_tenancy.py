@@ -22,7 +22,7 @@ from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.tenancy.limits import TokenBucket
 from llm_cost_tracker.tenancy.tenants import load_tenants, token_sha256
 from tests.clock import TestClock
-from tests.conftest import LiveServer, Sample, need_binary, sample_value, wait_until
+from tests.conftest import LiveServer, Sample, need_binary, run_cli, sample_value, wait_until
 from tests.test_otlp_http import JSON, PROTOBUF, TRACES, genai_span_json
 from tests.webhook_payloads import Alerts, notification
 
@@ -163,37 +163,21 @@ def test_a_token_hash_may_not_belong_to_two_tenants(tmp_path: Path) -> None:
 def test_serve_refuses_to_start_on_a_bad_tenants_file(tmp_path: Path) -> None:
     path = tmp_path / "tenants.yaml"
     path.write_text("version: llm-cost-tracker/v1\ntenants:\n  - org: acme\n    ingest_tokens_sha256: [abc]\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", "serve", "--tenants.file", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--tenants.file", str(path))
     assert result.returncode == 1
     assert f"{path}:4: tenants[0].ingest_tokens_sha256[0]" in result.stderr
 
 
 def test_tenants_token_prints_a_token_and_its_hash_line() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", "tenants", "token", "--org", "acme"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_cli("tenants", "token", "--org", "acme")
+    assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     token = lines[0].removeprefix("token: ")
     assert token.startswith("lct_")
     assert len(token) > 40
     assert lines[-1] == f"ingest_tokens_sha256: [{token_sha256(token)}]"
-    again = subprocess.run(
-        [sys.executable, "-m", "llm_cost_tracker", "tenants", "token", "--org", "acme", "--kind", "read"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    again = run_cli("tenants", "token", "--org", "acme", "--kind", "read")
+    assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[0] != lines[0]
     assert again.stdout.splitlines()[-1].startswith("read_tokens_sha256: [")
 
@@ -541,26 +525,17 @@ def test_rules_split_by_org_writes_one_checked_file_per_org(
     budgets, _, tenants = swap_files
     tenants.write_text(tenants.read_text() + "  - org: initech\n")
     out = tmp_path / "rules"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llm_cost_tracker",
-            "rules",
-            "generate",
-            "--budgets",
-            str(budgets),
-            "--split-by",
-            "org",
-            "--tenants.file",
-            str(tenants),
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_cli(
+        "rules",
+        "generate",
+        "--budgets",
+        str(budgets),
+        "--split-by",
+        "org",
+        "--tenants.file",
+        str(tenants),
+        "-o",
+        str(out),
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["acme.rules.yaml", "globex.rules.yaml", "initech.rules.yaml"]
@@ -582,25 +557,7 @@ def test_rules_split_by_org_needs_each_budget_to_name_one_org(tmp_path: Path) ->
         "version: llm-cost-tracker/v1\nbudgets:\n  - {name: a, match: {project: x}, amount_usd: 5, period: day}\n"
         "  - {name: b, match: {org: '=~ac.*'}, amount_usd: 5, period: day}\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llm_cost_tracker",
-            "rules",
-            "generate",
-            "--budgets",
-            str(budgets),
-            "--split-by",
-            "org",
-            "-o",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("rules", "generate", "--budgets", str(budgets), "--split-by", "org", "-o", str(tmp_path / "out"))
     assert result.returncode == 1
     assert (
         "budgets[0].match.org: --split-by org needs every budget to match one org by value (got None)" in result.stderr
