@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,9 +87,25 @@ def naive_exporter() -> Iterator[int]:
             process.wait(10)
 
 
-def load(port: int, template: Template, content_type: str, requests: int, first: int = 0) -> LoadResult:
+def load(
+    port: int,
+    template: Template,
+    content_type: str,
+    requests: int,
+    first: int = 0,
+    headers: Callable[[int], dict[str, str]] | None = None,
+) -> LoadResult:
+    """``requests`` bodies of ``template`` over 8 connections; ``headers(c)``: extra headers of connection ``c``."""
     result = asyncio.run(
-        run_load("127.0.0.1", port, "/v1/traces", content_type, lambda i: template.render(first + i), requests)
+        run_load(
+            "127.0.0.1",
+            port,
+            "/v1/traces",
+            content_type,
+            lambda i: template.render(first + i),
+            requests,
+            headers=headers,
+        )
     )
     if set(result.statuses) != {200}:
         raise RuntimeError(f"unexpected responses: {result.statuses}")

@@ -15,7 +15,6 @@ check per span. Target: within 10% of the open exporter. The last line is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import sys
 import tempfile
@@ -23,8 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench import ingest
 from bench.ingest import PROTOBUF, spans_per_second, wait_ready
-from bench.loadgen import LoadResult, run_load
+from bench.loadgen import LoadResult
 from bench.workload import Template, protobuf_template
 from demo.stack import free_port
 from llm_cost_tracker.tenancy.tenants import token_sha256
@@ -71,17 +71,12 @@ def exporter(tenants: int) -> Iterator[int]:
 
 
 def load(port: int, template: Template, requests: int, first: int, tenants: int) -> LoadResult:
+    """``bench.ingest.load``, each connection with its own tenant's token (none for the open exporter)."""
+
     def headers(connection: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {token(connection * 7 % tenants)}"} if tenants else {}
 
-    result = asyncio.run(
-        run_load(
-            "127.0.0.1", port, "/v1/traces", PROTOBUF, lambda i: template.render(first + i), requests, headers=headers
-        )
-    )
-    if set(result.statuses) != {200}:
-        raise RuntimeError(f"unexpected responses: {result.statuses}")
-    return result
+    return ingest.load(port, template, PROTOBUF, requests, first, headers=headers)
 
 
 def main() -> None:
