@@ -186,7 +186,7 @@ class Prometheus:
         self.port = free_port()
         rules = workdir / "budgets.rules.yaml"
         rules.write_text(
-            prometheus_rules(generate(load_budgets(workdir / "budgets.yaml"), Resolution.parse("1s")), "x")
+            prometheus_rules(generate(load_budgets(workdir / "budgets.yaml"), Resolution.parse("1s", "2s")), "x")
         )
         (workdir / "prometheus.yml").write_text(
             yaml.safe_dump(

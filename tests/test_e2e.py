@@ -49,7 +49,7 @@ budgets:
       swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
 """
 # Rules evaluated every second, scraped every second: the loop in seconds, not minutes.
-RESOLUTION = Resolution.parse("1s")
+RESOLUTION = Resolution.parse("1s", "2s")  # the scrape timeout is 1 s
 UNPRICED = "acme-finetune-1"  # a model no catalog prices: the exporter dashboard's unpriced panel
 # Grafana's variables, as Grafana would expand them over this test's short history.
 GRAFANA_VARIABLES = {

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from demo.stack import stop_all
+from demo.stack import free_port, spawn, stop_all
 from tests.conftest import need_binary
 from tests.exactness import BUDGETS, PRICES, Call, Exporter, Prometheus, Traffic, calls
 
@@ -169,3 +170,82 @@ def test_scraped_as_protobuf(workdir: Path, cleanup: list[Any]) -> None:
     metrics = httpx.get(f"http://127.0.0.1:{exporter.web}/metrics", timeout=10).text
     assert 'llm_cost_tracker_scrapes_total{format="protobuf",reader="scraper"}' in metrics
     assert 'llm_cost_tracker_scrapes_total{format="text",reader="scraper"} 0.0' in metrics
+
+
+class _SlowTarget:
+    """A target whose scrapes take 0.9 s, as a loaded exporter's can: each sample is stored 0.9 s after the time
+    it is stamped with, so a rule evaluation in that gap cannot see it (most evaluations, at a 1 s interval).
+
+    Its counter serves 0 first, then grows by 0.25 $ a second for 10 s (in 1/64 $ steps), then stays."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.port = free_port()
+        self.started: float | None = None
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                value = target.value()
+                time.sleep(0.9)
+                body = f'llm_cost_usd_total{{org="o",project="slow",provider="p",model="m"}} {value}\n'.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a scrape Prometheus gave up on: the pipe is broken
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def start_counting(self) -> None:
+        self.started = time.monotonic()
+
+    def value(self) -> float:
+        if self.started is None:
+            return 0.0
+        return round(min(time.monotonic() - self.started, 10.0) * 16) / 64  # 1/64 $ steps: exact in floats
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_samples_stored_after_the_evaluation_are_counted(workdir: Path, cleanup: list[Any]) -> None:
+    """With the scrape slower than the gap between a scrape's start and the next evaluation, an increase read
+    over the interval ending at the evaluation misses that scrape for good; the query offset reads them all."""
+    target = _SlowTarget()
+    try:
+        prometheus = Prometheus(workdir, [], need_binary("prometheus"))  # rules only, targets below
+        cleanup.append(prometheus)
+        stop_all([prometheus.process])
+        config = yaml.safe_load((workdir / "prometheus.yml").read_text())
+        config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{target.port}"]}]
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        prometheus.process = spawn(
+            "prometheus", prometheus.argv, workdir, f"http://127.0.0.1:{prometheus.port}/-/ready"
+        )
+        started = datetime.now(tz=UTC)
+        deadline = time.monotonic() + 30
+        while prometheus.query("count(llm_cost_usd_total)") < 1:
+            assert time.monotonic() < deadline, "Prometheus did not scrape the slow target"
+            time.sleep(0.2)
+        target.start_counting()
+        time.sleep(11)
+        final = prometheus.wait_for("max(llm_cost_usd_total)", target.value())
+        assert final == target.value() > 0
+        month = prometheus.wait_for('budget:llm_cost_usd:period{budget="all-month"}', final)
+        if started.month == datetime.now(tz=UTC).month:
+            assert month == pytest.approx(final, rel=1e-9)
+    finally:
+        target.stop()

@@ -46,12 +46,14 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("suite", "resolution"),
     [
-        ("unit-month", Resolution(interval_seconds=3600)),  # hourly: a month of evaluations in seconds
-        ("unit-exact", Resolution()),
-        ("unit-hours", Resolution()),
-        ("unit-interval", Resolution.parse("10s")),
-        ("unit-unpriced", Resolution()),  # no budget file: the alerts every rule file carries
-        ("unit-overflow", Resolution()),
+        # Without a query offset, so that the hand-written series line up with the evaluations.
+        ("unit-month", Resolution(interval_seconds=3600, offset_seconds=0)),  # a month of evaluations in seconds
+        ("unit-exact", Resolution(offset_seconds=0)),
+        ("unit-hours", Resolution(offset_seconds=0)),
+        ("unit-interval", Resolution.parse("10s", "0s")),
+        ("unit-unpriced", Resolution(offset_seconds=0)),  # no budget file: the alerts every rule file carries
+        ("unit-overflow", Resolution(offset_seconds=0)),
+        ("unit-offset", Resolution.parse("1m", "30s")),  # a month's end, read 30 s late
     ],
 )
 def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:

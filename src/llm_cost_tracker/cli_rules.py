@@ -16,7 +16,7 @@ def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
     from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
     from llm_cost_tracker.rules.spec import load_budgets
 
-    resolution = Resolution.parse(getattr(args, "interval", "1m"))
+    resolution = Resolution.parse(getattr(args, "interval", "1m"), getattr(args, "query_offset", "10s"))
     groups = generate(load_budgets(args.budgets) if args.budgets else None, resolution)
     source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
     render = (
@@ -66,7 +66,9 @@ def _generate_split(args: argparse.Namespace) -> int:
     try:
         spec = load_budgets(args.budgets) if args.budgets else None
         tenants = load_tenants(args.tenants_file, 1).by_org if args.tenants_file else {}
-        by_org = generate_by_org(spec, args.budgets or "", Resolution.parse(args.interval), also=tenants)
+        by_org = generate_by_org(
+            spec, args.budgets or "", Resolution.parse(args.interval, args.query_offset), also=tenants
+        )
     except (InputFileError, ValueError) as exc:
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
@@ -145,6 +147,13 @@ def add_rules_commands(commands: Any) -> None:
         default="1m",
         help="rule evaluation interval: each evaluation records the exact spend since the previous one; "
         "divides 5m (default 1m; 10s reacts sooner)",
+    )
+    generate.add_argument(
+        "--query-offset",
+        default="10s",
+        metavar="DURATION",
+        help="each evaluation reads the interval that ended this long before it, so that scrapes still in flight "
+        "are counted: at least the scrape_timeout, or a remote-write path's delay (default 10s; 0 to turn off)",
     )
     generate.add_argument(
         "--split-by",

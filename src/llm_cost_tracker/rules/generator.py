@@ -84,7 +84,11 @@ def spend_rules(resolution: Resolution = Resolution(), match: Mapping[str, str] 
         RecordingRule(
             record,
             f"{promql.by(labels)} (\n"
-            + _indent(promql.exact_increase(promql.selector(metric, match or {}), resolution.interval_seconds))
+            + _indent(
+                promql.exact_increase(
+                    promql.selector(metric, match or {}), resolution.interval_seconds, resolution.offset_seconds
+                )
+            )
             + "\n)",
         )
         for record, metric, labels in SPEND_SERIES
@@ -167,13 +171,20 @@ class BudgetRules:
         ]
         if budget.is_calendar:
             spend = promql.calendar_spend(
-                budget.period, self.series(SPEND), self.series(PERIOD_START), increase, self.zero
+                budget.period,
+                self.series(SPEND),
+                self.series(PERIOD_START),
+                increase,
+                self.zero,
+                self.resolution.offset_seconds,
             )
             rules += [
                 RecordingRule(SPEND, spend, budget_label),
                 # After the total: the total's rule reads the start of the period the last total belongs to.
                 RecordingRule(
-                    PERIOD_START, f"{self.zero} + on () ({promql.PERIOD_START[budget.period]})", budget_label
+                    PERIOD_START,
+                    f"{self.zero} + on () ({promql.period_start(budget.period, self.resolution.offset_seconds)})",
+                    budget_label,
                 ),
             ]
         else:
@@ -185,7 +196,7 @@ class BudgetRules:
         if budget.alerts.forecast:
             # The spend at the period's end if the last day's spending rate goes on.
             rate = f"sum_over_time({increase}[{promql.window(86_400)}]) / 86400"
-            left = promql.seconds_left(budget.period)
+            left = promql.seconds_left(budget.period, self.resolution.offset_seconds)
             forecast = (
                 f"round(\n  (\n    {self.series(SPEND)}\n    + {rate} * on () group_left () ({left})\n"
                 "  ) * 1e9\n) / 1e9"

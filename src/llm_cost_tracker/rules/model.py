@@ -9,7 +9,10 @@ from llm_cost_tracker.rules import promql
 from llm_cost_tracker.rules.spec import duration_pattern, duration_seconds
 
 GROUP_INTERVAL: Final = "1m"
+QUERY_OFFSET: Final = "10s"
+"""Prometheus's default ``scrape_timeout``: every scrape begun before then has stored its samples."""
 _INTERVAL = duration_pattern("sm")
+_OFFSET = duration_pattern("sm", zero=True)
 
 
 @dataclass(frozen=True)
@@ -20,17 +23,32 @@ class Resolution:
     interval after it is. A shorter interval reacts sooner; the scrape interval need not be shorter
     (an interval without a new sample records 0), but ``web.new_series_hold_seconds`` must be at
     least the interval for a restart's last calls to count exactly (docs/exactness.md).
+
+    Each evaluation reads the interval that ended ``offset_seconds`` earlier (as Prometheus 2.53's
+    ``query_offset`` does, written into the expressions so that any Prometheus, vmalert or ruler runs
+    them): a scrape stores its samples when it ends, stamped with the time it began, and one in flight
+    while the rules run would otherwise be missed. It must be at least the ``scrape_timeout``
+    (10 s by default), or the ingestion delay of a remote-write path.
     """
 
     interval_seconds: int = 60
+    offset_seconds: int = 10
 
     @property
     def interval(self) -> str:
         return promql.duration(self.interval_seconds)
 
     @classmethod
-    def parse(cls, interval: str = GROUP_INTERVAL) -> Resolution:
-        """From ``--interval``; raises ``ValueError`` naming the bad value."""
+    def parse(cls, interval: str = GROUP_INTERVAL, offset: str = QUERY_OFFSET) -> Resolution:
+        """From ``--interval`` and ``--query-offset``; raises ``ValueError`` naming the bad value."""
+        try:
+            offset_seconds = 0 if offset == "0" else duration_seconds(offset, _OFFSET)
+        except ValueError:
+            raise ValueError(
+                f"--query-offset: expected a duration in seconds or minutes such as 10s or 1m (got {offset!r})"
+            ) from None
+        if offset_seconds > 3600:
+            raise ValueError(f"--query-offset: at most 1h (got {offset!r})")
         try:
             seconds = duration_seconds(interval, _INTERVAL)
         except ValueError:
@@ -39,7 +57,7 @@ class Resolution:
             ) from None
         if 300 % seconds:
             raise ValueError(f"--interval: must divide 5 minutes evenly, e.g. 5s, 10s, 30s or 1m (got {interval!r})")
-        return cls(seconds)
+        return cls(seconds, offset_seconds)
 
 
 @dataclass(frozen=True)

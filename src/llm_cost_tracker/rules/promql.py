@@ -29,17 +29,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-_NOW: Final = "vector(time() - 0.001)"
-"""The evaluation's time, less a millisecond: an increase recorded at exactly midnight (it covers the interval
-that ends there) belongs to the day that ends, as a report's ``(start, end]`` says."""
-PERIOD_START: Final = {
-    "day": f"floor({_NOW} / 86400) * 86400",
-    # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC.
-    "week": f"floor(({_NOW} + 259200) / 604800) * 604800 - 259200",
-    "month": f"floor({_NOW} / 86400) * 86400 - (day_of_month({_NOW}) - 1) * 86400",
-}
-"""The start of the current calendar period (UTC), as a one-element vector of whole seconds."""
-_PERIOD_LENGTH: Final = {"day": "86400", "week": "604800", "month": f"days_in_month({_NOW}) * 86400"}
+
+def _now(lag_s: int = 0) -> str:
+    """The time the evaluation's data ends (its time, less the query offset), less a millisecond: an increase
+    recorded at exactly midnight (it covers the interval that ends there) belongs to the day that ends, as a
+    report's ``(start, end]`` says."""
+    return f"vector(time() - {lag_s}.001)" if lag_s else "vector(time() - 0.001)"
+
+
+def period_start(period: str, lag_s: int = 0) -> str:
+    """The start of the calendar period (UTC) the evaluation's data falls in, as a one-element vector of whole
+    seconds."""
+    now = _now(lag_s)
+    return {
+        "day": f"floor({now} / 86400) * 86400",
+        # 1970-01-01 was a Thursday; weeks start on Monday 00:00 UTC.
+        "week": f"floor(({now} + 259200) / 604800) * 604800 - 259200",
+        "month": f"floor({now} / 86400) * 86400 - (day_of_month({now}) - 1) * 86400",
+    }[period]
+
+
+def _period_length(period: str, lag_s: int = 0) -> str:
+    return {"day": "86400", "week": "604800", "month": f"days_in_month({_now(lag_s)}) * 86400"}[period]
+
+
 CALENDAR_LOOKBACK: Final = {"day": "1d", "week": "7d", "month": "31d"}
 """How far back a running total is looked for: it survives a Prometheus outage shorter than the period."""
 
@@ -89,8 +102,13 @@ def lookback_seconds(interval_s: int) -> int:
     return min(3600, max(300, 60 * interval_s))
 
 
-def exact_increase(counter: str, interval_s: int) -> str:
+def exact_increase(counter: str, interval_s: int, lag_s: int = 0) -> str:
     """Per series of ``counter`` (a selector), its growth over the evaluation interval, from raw samples.
+
+    The interval is the one that ended ``lag_s`` seconds before the evaluation (the query offset): a scrape
+    in flight when the rules run stores its samples later, stamped with the time it began; an interval
+    that ends no later than the scrape timeout before the evaluation already holds all of them, where
+    one that ends at the evaluation would miss such a sample for good (the next interval starts after it).
 
     ``last`` is the interval's last sample, ``before`` the last sample before
     the interval. Counted, in this order of precedence:
@@ -104,31 +122,36 @@ def exact_increase(counter: str, interval_s: int) -> str:
     4. with no sample in the interval, but one before: 0, so the series is continuous.
     """
     step = duration(interval_s)
-    last = f"last_over_time({counter}[{step}])"
-    before = f"last_over_time({counter}[{duration(lookback_seconds(interval_s))}] offset {step})"
+    lag = f" offset {duration(lag_s)}" if lag_s else ""
+    in_interval = f"{counter}[{step}]{lag}"
+    last = f"last_over_time({in_interval})"
+    before = (
+        f"last_over_time({counter}[{duration(lookback_seconds(interval_s))}] offset {duration(interval_s + lag_s)})"
+    )
     return (
-        f"(\n  ({last} - {before}) >= 0\n  unless resets({counter}[{step}]) > 0\n)\n"
-        f"or\n  clamp_min(max_over_time({counter}[{step}]) - {before}, 0) + {last}\n"
-        f"or\n  {last} - min_over_time({counter}[{step}])\n"
+        f"(\n  ({last} - {before}) >= 0\n  unless resets({in_interval}) > 0\n)\n"
+        f"or\n  clamp_min(max_over_time({in_interval}) - {before}, 0) + {last}\n"
+        f"or\n  {last} - min_over_time({in_interval})\n"
         f"or\n  {before} * 0"
     )
 
 
-def calendar_spend(period: str, total: str, period_start: str, increase: str, zero: str) -> str:
+def calendar_spend(period: str, total: str, start: str, increase: str, zero: str, lag_s: int = 0) -> str:
     """The running total of a calendar period: the last total if it is of this period (else 0), plus ``increase``.
 
-    ``total`` and ``period_start`` are the selectors of the recorded total and
+    ``total`` and ``start`` are the selectors of the recorded total and
     of the recorded start of the period it belongs to; ``increase`` this
-    evaluation's increase; ``zero`` a 0 with the total's labels.
+    evaluation's increase; ``zero`` a 0 with the total's labels; ``lag_s`` the query offset of the increase.
     """
     lookback = CALENDAR_LOOKBACK[period]
     return (
         f"(\n  (\n    last_over_time({total}[{lookback}])\n"
-        f"    and on () (last_over_time({period_start}[{lookback}]) == on () ({PERIOD_START[period]}))\n  )\n"
+        f"    and on () (last_over_time({start}[{lookback}]) == on () ({period_start(period, lag_s)}))\n  )\n"
         f"  or\n  {zero}\n)\n+ {increase}"
     )
 
 
-def seconds_left(period: str) -> str:
-    """Seconds until the current calendar period ends, as a one-element vector."""
-    return f"{PERIOD_START[period]} + {_PERIOD_LENGTH[period]} - vector(time())"
+def seconds_left(period: str, lag_s: int = 0) -> str:
+    """Seconds until the calendar period of the evaluation's data ends, as a one-element vector."""
+    now = f"vector(time() - {lag_s})" if lag_s else "vector(time())"
+    return f"{period_start(period, lag_s)} + {_period_length(period, lag_s)} - {now}"
