@@ -8,7 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llm_cost_tracker.exporter.exposition import format_value
-from llm_cost_tracker.exporter.ledger import OVERFLOW_KEY, UsageLedger
+from llm_cost_tracker.exporter.ledger import OVERFLOW, OVERFLOW_KEY, UsageLedger
 from tests.conftest import CORPUS, LiveServer, need_binary
 from tests.golden import GOLDEN, METRICS_CASES, render_metrics
 from tests.test_otlp_http import PROTOBUF
@@ -42,7 +42,12 @@ def test_series_cap_folds_into_overflow() -> None:
     for model in ("a", "b", "c", "d"):
         ledger.add(("o", "p", "x", model, "chat"), (1, 0, 0, 0, 0), 10, 1)
     assert ledger.dropped == {"llm_cost_usd_total": 2}
-    assert ledger.series(OVERFLOW_KEY).tokens[0] == 2
+    assert ledger.series(("o", "p", "other", "other", "other")).tokens[0] == 2  # a known project: its 'other'
+    ledger.add(("o", "q", "x", "a", "chat"), (1, 0, 0, 0, 0), 10, 1)  # a new project: the org's overflow
+    assert ledger.series(("o", OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)).tokens[0] == 1
+    ledger.add(("new-org", "q", "x", "a", "chat"), (1, 0, 0, 0, 0), 10, 1)  # a new org: the global overflow
+    assert ledger.series(OVERFLOW_KEY).tokens[0] == 1
+    assert ledger.dropped == {"llm_cost_usd_total": 4}
 
 
 def test_value_format() -> None:
@@ -138,6 +143,9 @@ def test_an_overflow_is_logged_when_it_starts_then_once_a_minute(caplog: pytest.
         ledger.add(("o", "p", "openai", "m-later", "chat"), (1, 0, 0, 0, 0), 0)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
-    assert lines[0].startswith("llm_cost_usd_total reached its series cap (2): 1 new label sets")
-    assert "9 new label sets since the last report" in lines[1]
+    assert lines[0].startswith(
+        "llm_cost_usd_total reached a series cap: 2 label sets (limits.max_series_per_metric): new ones are folded; "
+        "1 since the last report"
+    ), lines[0]
+    assert "; 9 since the last report" in lines[1]
     assert ledger.dropped["llm_cost_usd_total"] == 10

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from llm_cost_tracker.alertmanager.receiver import SwapReceiver
 from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config, load_config, split_listen_address
+from llm_cost_tracker.exporter.caps import DimensionLimits, Reservations
 from llm_cost_tracker.exporter.ingest import Ingestor
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.otlp_http import create_otlp_app
@@ -148,6 +149,7 @@ class Service:
             throttled=lambda org: self.metrics.throttled.labels(org).inc(),
         )
         self._apply_tenants(tenants)
+        self._reserve(config, budgets)
         self.registry.register(_TenantOverflow(self.ledger))
         self.receiver = SwapReceiver(config, budgets, self.resolver, self.registry, self.clock)
         self.otlp_app = create_otlp_app(self.gate.admit, self.metrics, lambda: self.config.otlp.max_body_bytes)
@@ -182,6 +184,14 @@ class Service:
             clock_ns=lambda: now_ns(clock),
             org=tenant.org if tenant is not None else None,
             allows=tenant.allows if tenant is not None else None,
+        )
+
+    def _reserve(self, config: Config, budgets: BudgetFile | None) -> None:
+        """What budgets match by value, and the default org, always get their own series (``exporter/caps.py``)."""
+        matches = [budget.match for budget in budgets.budgets] if budgets is not None else []
+        self.ledger.reserve(
+            Reservations.of(matches, config.labels.org.default),
+            DimensionLimits(config.limits.max_projects_per_org, config.limits.max_models_per_project),
         )
 
     def _apply_tenants(self, tenants: Tenants | None) -> None:
@@ -237,6 +247,7 @@ class Service:
         for admitted in self.gate.admitted.values():
             admitted.ingestor.apply_config(config, resolver)
         self._apply_tenants(tenants)
+        self._reserve(config, budgets)
         self.metrics.reload_success.set(1)
         self.metrics.reload_timestamp.set_to_current_time()
         log.info("configuration reloaded")

@@ -115,7 +115,12 @@ class LabelsConfig(_Strict):
 
 class LimitsConfig(_Strict):
     max_series_per_metric: Annotated[int, pydantic.Field(ge=1)] = 10_000
-    """Distinct label sets per metric; further ones are counted in an ``__overflow__`` series."""
+    """Distinct label sets per metric; past it, new ones fold into their project's ``other`` model, their org's
+    ``__overflow__`` project, or the ``__overflow__`` series (``exporter/caps.py``)."""
+    max_projects_per_org: Annotated[int, pydantic.Field(ge=1)] = 1000
+    """Projects per org; a new one past it is counted in the org's ``__overflow__`` project."""
+    max_models_per_project: Annotated[int, pydantic.Field(ge=1)] = 100
+    """Label sets (provider, model, operation) per project; a new one past it is counted as the model ``other``."""
     max_label_value_length: Annotated[int, pydantic.Field(ge=8, le=1024)] = 128
     max_tokens_per_call: Annotated[int, pydantic.Field(ge=1000, le=10_000_000_000)] = 10_000_000
     """Most input (or output) tokens one call may report; a model the catalog knows is also held to five times

@@ -27,6 +27,7 @@ from typing import Final
 
 from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.exporter import exposition
+from llm_cost_tracker.exporter.caps import OVERFLOW, DimensionLimits, FamilyCaps, Reservations
 from llm_cost_tracker.exporter.exposition import (
     CALL_COUNTERS,
     FALLBACK,
@@ -39,11 +40,12 @@ from llm_cost_tracker.exporter.series import SeriesState, org_of
 from llm_cost_tracker.pricing.prices import ResolvedPrice
 from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 
-OVERFLOW: Final = "__overflow__"
 OVERFLOW_KEY: Final[LabelKey] = (OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
 
 
 log = logging.getLogger(__name__)
+SERIES_FAMILY: Final = "llm_cost_usd_total"
+"""The family of ``_series``: cost, tokens, requests and durations share its label sets and its caps."""
 OVERFLOW_LOG_EVERY_S: Final = 60.0
 
 
@@ -95,9 +97,16 @@ class UsageLedger:
         self._org_series: dict[tuple[str, str], int] = {}
         """With tenants: label sets per (metric, org)."""
         self.dropped_by_org: dict[tuple[str, str], int] = {}
+        """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
         self._overflow_logged: dict[str, tuple[float, int]] = {}
         """Per metric: when its overflow was last logged, and the dropped count then."""
-        """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
+        self.limits = DimensionLimits()
+        self.reserved = Reservations()
+        """Label values that always get their own series (``caps.py``): set from the budgets and the config."""
+        self._caps: dict[str, FamilyCaps] = {
+            SERIES_FAMILY: FamilyCaps(),
+            **{metric: FamilyCaps(keep_last=metric == UNPRICED) for metric in CALL_COUNTERS},
+        }
 
     def settled(self) -> bool:
         """Whether a scrape has shown everything counted (no series held at 0, nothing newer): safe to stop."""
@@ -123,24 +132,35 @@ class UsageLedger:
             elif now - served_at >= hold:
                 del self._held[key]
 
-    def _over_cap(self, metric: str, org: str, count: int) -> bool:
-        """Whether a new label set of ``metric`` for ``org`` is over its cap (counted as dropped if so);
-        ``count``: the metric's label sets so far. Caller holds ``lock``."""
+    def reserve(self, reserved: Reservations, limits: DimensionLimits) -> None:
+        """New reservations and per-dimension caps (a reload); label sets that exist keep their series."""
+        with self.lock:
+            self.reserved, self.limits = reserved, limits
+
+    def _place(self, metric: str, key: tuple[str, ...], count: int) -> tuple[str, ...]:
+        """The key a new label set of ``metric`` is counted under (``caps.py``); ``count``: the metric's label
+        sets so far. A fold is counted as dropped and logged. Caller holds ``lock``."""
+        org = key[0]
         caps = self.org_caps
+        reserved = self.reserved
         if caps is None:
-            if count < self.max_series:
-                return False
+            room = count < self.max_series
         else:
-            used = self._org_series.get((metric, org), 0)
-            if used < caps.get(org, 0):
-                self._org_series[(metric, org)] = used + 1
-                return False
+            room = self._org_series.get((metric, org), 0) < caps.get(org, 0)
+            if org in caps and not reserved.org(org):
+                reserved = Reservations(reserved.orgs | {org}, reserved.projects, reserved.models)
+        placed, why = self._caps[metric].place(key, room, self.limits, reserved)
+        if why is None:
+            if caps is not None:
+                self._org_series[(metric, org)] = self._org_series.get((metric, org), 0) + 1
+            return placed
+        if caps is not None:
             self.dropped_by_org[(org, metric)] = self.dropped_by_org.get((org, metric), 0) + 1
         dropped = self.dropped[metric] = self.dropped.get(metric, 0) + 1
-        self._log_overflow(metric, org, dropped)
-        return True
+        self._log_overflow(metric, key, why, dropped)
+        return placed
 
-    def _log_overflow(self, metric: str, org: str, dropped: int) -> None:
+    def _log_overflow(self, metric: str, key: tuple[str, ...], why: str, dropped: int) -> None:
         """The first overflow of a metric, then at most one line a minute while it goes on."""
         now = self.monotonic()
         last = self._overflow_logged.get(metric)
@@ -148,23 +168,35 @@ class UsageLedger:
             return
         since = dropped - (last[1] if last is not None else 0)
         self._overflow_logged[metric] = (now, dropped)
-        cap = self.max_series if self.org_caps is None else self.org_caps.get(org, 0)
+        org = key[0]
+        if why == "models":
+            cap = f"project {org}/{key[1]} has {self.limits.max_models_per_project} label sets "
+            cap += "(limits.max_models_per_project): new ones are counted as its model 'other'"
+        elif why == "projects":
+            cap = f"org {org} has {self.limits.max_projects_per_org} projects "
+            cap += "(limits.max_projects_per_org): new ones are counted in its __overflow__ project"
+        elif self.org_caps is None:
+            cap = f"{self.max_series} label sets (limits.max_series_per_metric): new ones are folded"
+        else:
+            cap = f"{self.org_caps.get(org, 0)} label sets for org {org} (its max_series): new ones are folded"
         log.warning(
-            "%s reached its series cap (%d%s): %d new label sets since the last report were counted in "
-            "__overflow__; see llm_cost_tracker_series_dropped_total and the LLMCostTrackerSeriesOverflow runbook",
+            "%s reached a series cap: %s; %d since the last report; see llm_cost_tracker_series_dropped_total "
+            "and the LLMCostTrackerSeriesOverflow runbook",
             metric,
             cap,
-            "" if self.org_caps is None else f" for org {org}",
             since,
         )
 
     def series(self, key: LabelKey) -> SeriesState:
-        """The series for ``key``; the ``__overflow__`` series (the org's, with tenants) once the cap is reached."""
+        """The series for ``key``, or the one it folds into at a cap (``caps.py``)."""
         state = self._series.get(key)
         if state is None:
-            overflow = OVERFLOW_KEY if self.org_caps is None else (key[0], OVERFLOW, OVERFLOW, OVERFLOW, OVERFLOW)
-            if key != overflow and self._over_cap("llm_cost_usd_total", key[0], len(self._series)):
-                return self.series(overflow)
+            placed = self._place(SERIES_FAMILY, key, len(self._series))
+            if placed != key:
+                key = (placed[0], placed[1], placed[2], placed[3], placed[4])
+                state = self._series.get(key)
+                if state is not None:
+                    return state
             state = self._series[key] = SeriesState(key, len(self.bounds) + 1, self.clock())
             if self.hold_s > 0:
                 self._held[key] = -1.0
@@ -218,10 +250,7 @@ class UsageLedger:
         """Count calls in one of ``CALL_COUNTERS`` (caller holds ``lock``); a new series starts held at 0."""
         counts = self._calls[metric]
         if key not in counts:
-            org = OVERFLOW if self.org_caps is None else key[0]
-            overflow = (org,) + (OVERFLOW,) * 3 + (key[4],) if metric == UNPRICED else (org,) + (OVERFLOW,) * 4
-            if key != overflow and self._over_cap(metric, key[0], len(counts)):
-                key = overflow
+            key = self._place(metric, key, len(counts))
             if key not in counts:
                 self._created[(metric, key)] = self.clock()
                 if self.hold_s > 0:

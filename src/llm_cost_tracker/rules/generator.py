@@ -129,11 +129,11 @@ def data_quality_alerts(match: Mapping[str, str] | None = None) -> list[Alerting
             expr=f"sum by (instance, metric) (increase({DROPPED}[{OVERFLOW_WINDOW}])) > 0",
             labels={"severity": "warning"},
             annotations={
-                "summary": "LLM Cost Tracker {{ $labels.instance }} folds new {{ $labels.metric }} series into "
-                "__overflow__",
-                "description": "{{ $labels.instance }} reached its series cap for {{ $labels.metric }}: "
-                "{{ $value | humanize }} calls in the last 10 minutes were counted in an __overflow__ series "
-                "instead of their own labels, so budgets that match those labels do not see their spend.",
+                "summary": "LLM Cost Tracker {{ $labels.instance }} folds new {{ $labels.metric }} label sets",
+                "description": "{{ $labels.instance }} reached a series cap for {{ $labels.metric }}: "
+                "{{ $value | humanize }} calls in the last 10 minutes were counted under their project's model "
+                "'other' or an __overflow__ series instead of their own labels; budgets on a folded project "
+                "do not see their spend.",
                 "runbook_url": f"{RUNBOOK}#llmcosttrackerseriesoverflow",
             },
         ),
