@@ -63,6 +63,7 @@ bench: $(VENV)/.installed-dev-$(MODE) ## benchmarks against a naive baseline (ra
 	$(BIN)/python -m bench.routing
 	$(BIN)/python -m bench.ingest $(ARGS)
 	$(BIN)/python -m bench.tenancy
+	$(BIN)/python -m bench.cap
 
 bench-exactness: $(VENV)/.installed-dev-$(MODE) ## how much priced spend reaches a real Prometheus, naive vs exact
 	$(BIN)/python -m bench.exactness

@@ -51,13 +51,15 @@ def wait_ready(url: str, timeout: float = 20) -> None:
 
 
 @contextmanager
-def exporter() -> Iterator[tuple[int, int]]:
+def exporter(web_settings: str = "") -> Iterator[tuple[int, int]]:
+    """``serve`` as its own process; ``web_settings``: more keys of its ``web`` mapping (flow-style YAML)."""
     otlp, web = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(
             "version: llm-cost-tracker/v1\n"
-            f"otlp: {{listen_address: 127.0.0.1:{otlp}}}\nweb: {{listen_address: 127.0.0.1:{web}}}\n"
+            f"otlp: {{listen_address: 127.0.0.1:{otlp}}}\n"
+            f"web: {{listen_address: 127.0.0.1:{web}{', ' + web_settings if web_settings else ''}}}\n"
         )
         cmd = [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(config), "--log.level", "warning"]
         with subprocess.Popen(cmd) as process:

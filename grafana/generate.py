@@ -287,7 +287,8 @@ def budgets() -> dashboard.Dashboard:
 def tokens_and_latency() -> dashboard.Dashboard:
     tokens = f"llm_tokens_total{{{FILTER}}}"
     requests = f"llm_requests_total{{{FILTER}}}"
-    buckets = f"llm_request_duration_seconds_bucket{{{FILTER}}}"
+    # Per model only with web.duration_histogram_labels naming model: not filtered by $model.
+    buckets = 'llm_request_duration_seconds_bucket{org=~"$org",project=~"$project",provider=~"$provider"}'
     cache_read = f'llm_tokens_total{{{FILTER},token_type="cache_read"}}'
     all_input = f'llm_tokens_total{{{FILTER},token_type=~"input|cache_read|cache_write"}}'
     return (
@@ -331,21 +332,21 @@ def tokens_and_latency() -> dashboard.Dashboard:
         )
         .with_panel(
             series(
-                "Duration p50 by model",
+                "Duration p50 by provider and operation",
                 "s",
                 query(
-                    f"histogram_quantile(0.5, sum by (le, model) (rate({buckets}[$__rate_interval])))",
-                    "{{model}}",
+                    f"histogram_quantile(0.5, sum by (le, provider, operation) (rate({buckets}[$__rate_interval])))",
+                    "{{provider}} {{operation}}",
                 ),
             )
         )
         .with_panel(
             series(
-                "Duration p95 by model",
+                "Duration p95 by provider and operation",
                 "s",
                 query(
-                    f"histogram_quantile(0.95, sum by (le, model) (rate({buckets}[$__rate_interval])))",
-                    "{{model}}",
+                    f"histogram_quantile(0.95, sum by (le, provider, operation) (rate({buckets}[$__rate_interval])))",
+                    "{{provider}} {{operation}}",
                 ),
             )
         )

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.exposition import format_value
 from llm_cost_tracker.exporter.ledger import OVERFLOW, OVERFLOW_KEY, UsageLedger
 from tests.conftest import CORPUS, LiveServer, need_binary
@@ -149,3 +150,48 @@ def test_an_overflow_is_logged_when_it_starts_then_once_a_minute(caplog: pytest.
     ), lines[0]
     assert "; 9 since the last report" in lines[1]
     assert ledger.dropped["llm_cost_usd_total"] == 10
+
+
+def test_the_duration_histogram_is_summed_over_models_unless_configured() -> None:
+    ledger = UsageLedger()
+    for model, seconds in (("gpt-4o", 0.25), ("gpt-4o-mini", 0.25), ("gpt-4o-mini", 3.0)):
+        ledger.add(("o", "p", "openai", model, "chat"), (1, 0, 0, 0, 0), 10, 1, duration_s=seconds)
+    text = ledger.render()
+    histogram = [line for line in text.splitlines() if line.startswith("llm_request_duration_seconds")]
+    assert histogram[-2:] == [
+        'llm_request_duration_seconds_sum{org="o",project="p",provider="openai",operation="chat"} 3.5',
+        'llm_request_duration_seconds_count{org="o",project="p",provider="openai",operation="chat"} 3',
+    ]
+    assert (
+        'llm_request_duration_seconds_bucket{org="o",project="p",provider="openai",operation="chat",le="0.32"} 2'
+        in text
+    )
+    assert len(histogram) == 17  # one histogram: 15 buckets, sum, count
+    assert 'llm_cost_usd_total{org="o",project="p",provider="openai",model="gpt-4o-mini",operation="chat"}' in text
+    ledger.duration_labels = ("org", "project", "provider", "model", "operation")
+    counts = [line for line in ledger.render().splitlines() if line.startswith("llm_request_duration_seconds_count")]
+    assert [line.split("model=")[1] for line in counts] == [
+        '"gpt-4o",operation="chat"} 1',
+        '"gpt-4o-mini",operation="chat"} 2',
+    ]
+
+
+def test_cached_lines_are_rendered_again_when_their_series_changes() -> None:
+    now = [0.0]
+    ledger = UsageLedger(hold_s=5.0, monotonic=lambda: now[0])
+    for model in ("a", "b", "c"):
+        ledger.add(("o", "p", "openai", model, "chat"), (1, 0, 0, 0, 0), 10, 1, duration_s=0.1)
+
+    def fresh(scrape: bool) -> str:
+        return exposition.text(ledger.snapshot(scrape))
+
+    assert cost_of(ledger.render(scrape=True)) == 0  # held at 0 for a scraper, cached so
+    now[0] = 10.0
+    ledger.render(scrape=True)  # the hold ends
+    assert ledger.render(scrape=True) == fresh(True)
+    ledger.add(("o", "p", "openai", "b", "chat"), (5, 0, 0, 0, 0), 10**15, 1, duration_s=2.0)
+    cached = ledger.render(scrape=True)
+    assert cached == fresh(True)
+    assert 'model="b",operation="chat"} 1.00000000000001' in cached
+    ledger.duration_labels = ("org", "project", "provider", "model", "operation")
+    assert ledger.render() == fresh(False)

@@ -247,3 +247,11 @@ def test_provider_names_of_sdks_and_frameworks() -> None:
     assert normalise_provider("strands-agents") == ""
     assert normalise_provider("gcp.vertex_ai") == "gcp.vertex_ai"
     assert normalise_provider("azure.ai.openai") == "azure.ai.openai"
+
+
+def test_provider_and_operation_are_short_names_not_free_text() -> None:
+    from llm_cost_tracker.exporter.dialects import normalise_operation, normalise_provider
+
+    assert normalise_provider("x" * 500) == "x" * 32
+    assert normalise_operation("Chat" * 100) == "chat" * 8
+    assert normalise_provider("gcp.vertex_ai") == "gcp.vertex_ai"

@@ -149,7 +149,7 @@ class Service:
             throttled=lambda org: self.metrics.throttled.labels(org).inc(),
         )
         self._apply_tenants(tenants)
-        self._reserve(config, budgets)
+        self._configure_ledger(config, budgets)
         self.registry.register(_TenantOverflow(self.ledger))
         self.receiver = SwapReceiver(config, budgets, self.resolver, self.registry, self.clock)
         self.otlp_app = create_otlp_app(self.gate.admit, self.metrics, lambda: self.config.otlp.max_body_bytes)
@@ -186,8 +186,11 @@ class Service:
             allows=tenant.allows if tenant is not None else None,
         )
 
-    def _reserve(self, config: Config, budgets: BudgetFile | None) -> None:
-        """What budgets match by value, and the default org, always get their own series (``exporter/caps.py``)."""
+    def _configure_ledger(self, config: Config, budgets: BudgetFile | None) -> None:
+        """The duration histogram's labels; what budgets match by value, and the default org, always get their
+        own series (``exporter/caps.py``)."""
+        with self.ledger.lock:
+            self.ledger.duration_labels = config.web.duration_labels
         matches = [budget.match for budget in budgets.budgets] if budgets is not None else []
         self.ledger.reserve(
             Reservations.of(matches, config.labels.org.default),
@@ -247,7 +250,7 @@ class Service:
         for admitted in self.gate.admitted.values():
             admitted.ingestor.apply_config(config, resolver)
         self._apply_tenants(tenants)
-        self._reserve(config, budgets)
+        self._configure_ledger(config, budgets)
         self.metrics.reload_success.set(1)
         self.metrics.reload_timestamp.set_to_current_time()
         log.info("configuration reloaded")

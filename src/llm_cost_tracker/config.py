@@ -90,6 +90,9 @@ class OtlpConfig(_Strict):
     """Largest request body accepted, before and after decompression (OTLP recommends 20 MiB)."""
 
 
+SeriesLabel = Literal["org", "project", "provider", "model", "operation"]
+
+
 class WebConfig(_Strict):
     listen_address: ListenAddress = "127.0.0.1:9464"
     config_file: Path | None = None
@@ -100,6 +103,27 @@ class WebConfig(_Strict):
     drain_seconds: Annotated[float, pydantic.Field(ge=0, le=3600, allow_inf_nan=False)] = 30.0
     """On SIGTERM: stop taking OTLP, then keep serving /metrics until a scrape has read every count, at most
     this long."""
+    duration_histogram_labels: list[SeriesLabel] = pydantic.Field(
+        default_factory=lambda: list[SeriesLabel](["org", "project", "provider", "operation"])
+    )
+    """The labels of ``llm_request_duration_seconds``; add ``model`` for latency per model (16 samples more per
+    label set: most of ``/metrics`` at the series cap)."""
+
+    @pydantic.field_validator("duration_histogram_labels")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each label at most once")
+        return value
+
+    @property
+    def duration_labels(self) -> tuple[str, ...]:
+        """``duration_histogram_labels`` in the order of the other series' labels."""
+        return tuple(
+            name
+            for name in ("org", "project", "provider", "model", "operation")
+            if name in self.duration_histogram_labels
+        )
 
 
 class LabelConfig(_Strict):

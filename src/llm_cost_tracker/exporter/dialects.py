@@ -101,6 +101,11 @@ MAX_JSON_ATTRIBUTE: Final = 65_536
 _RESPONSE_ID: Final = re.compile(r'"id"\s*:\s*"((?:chatcmpl|msg|resp|gemresp|gen|cmpl|run)[-_][A-Za-z0-9_-]{4,128})"')
 
 
+SHORT_LABEL: Final = 32
+"""The longest ``provider`` or ``operation``: names from a short list (``gcp.vertex_ai``, ``text_completion``), not
+free text, so a client cannot make every series of ``/metrics`` kilobytes long with them."""
+
+
 def normalise_provider(value: object) -> str:
     """``"OpenAI"`` → ``"openai"``; old and SDK-specific names → current ones; a framework's name → ``""``."""
     if not isinstance(value, str):
@@ -111,7 +116,7 @@ def normalise_provider(value: object) -> str:
         provider = surface.group(1)
     if provider in FRAMEWORKS:
         return ""
-    return PROVIDER_ALIASES.get(provider, provider)
+    return PROVIDER_ALIASES.get(provider, provider)[:SHORT_LABEL]
 
 
 _BEDROCK_ID: Final = re.compile(
@@ -155,7 +160,7 @@ def normalise_operation(value: object) -> str:
     if not isinstance(value, str) or not value:
         return "unknown"
     operation = value.strip().lower()
-    return OPERATION_ALIASES.get(operation, operation)
+    return OPERATION_ALIASES.get(operation, operation)[:SHORT_LABEL]
 
 
 _AGGREGATE: dict[str, bool] = {}

@@ -16,8 +16,9 @@ from llm_cost_tracker.usage import TOKEN_TYPES, LabelKey, Tokens
 
 SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 
-SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float]
-"""``(label text, label values, cost in femto-dollars, tokens, ok, errors, bucket counts, duration sum, created)``."""
+SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float, int]
+"""``(label text, label values, cost in femto-dollars, tokens, ok, errors, bucket counts, duration sum, created,
+changed)``: ``changed`` is the ledger's version at the series' last change, -1 for a series shown at 0."""
 CallCounterRow = tuple[str, tuple[str, ...], int, float]
 """``(metric, label values, calls, created)`` of a counter of ``CALL_COUNTERS``."""
 UNPRICED: Final = "llm_unpriced_requests_total"
@@ -39,6 +40,37 @@ class Snapshot:
     prices: list[tuple[tuple[str, str], ResolvedPrice]]
     dropped: dict[str, int]
     bounds: tuple[float, ...]
+    duration_labels: tuple[str, ...] = SERIES_LABELS
+    """The labels of ``llm_request_duration_seconds``: the series' histograms are summed over the others."""
+
+
+DurationRow = tuple[str, tuple[str, ...], Sequence[int], float, float]
+"""``(label text, label values, bucket counts, duration sum, created)`` of one duration histogram."""
+DURATION_LABELS: Final = ("org", "project", "provider", "operation")
+"""The default labels of the duration histogram: per model, its 16 samples would be most of ``/metrics``."""
+
+
+def durations(snapshot: Snapshot) -> list[DurationRow]:
+    """The duration histograms: the series' own, or summed by ``snapshot.duration_labels``."""
+    names = snapshot.duration_labels
+    if names == SERIES_LABELS:
+        return [(row[0], row[1], row[6], row[7], row[8]) for row in snapshot.series]
+    index = [SERIES_LABELS.index(name) for name in names]
+    groups: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+    for _, key, _, _, _, _, buckets, duration_sum, created, _ in snapshot.series:
+        values = tuple(key[i] for i in index)
+        group = groups.get(values)
+        if group is None:
+            groups[values] = (list(buckets), [duration_sum, created])
+        else:
+            counts, totals = group
+            for i, count in enumerate(buckets):
+                counts[i] += count
+            totals[0] += duration_sum
+            totals[1] = min(totals[1], created)
+    return [
+        (label_text(names, values), values, counts, totals[0], totals[1]) for values, (counts, totals) in groups.items()
+    ]
 
 
 DROPPED_METRICS: Final = (
@@ -82,37 +114,77 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def text(snapshot: Snapshot) -> str:
-    """The snapshot's metric families as exposition text."""
-    series, prices, dropped = snapshot.series, snapshot.prices, snapshot.dropped
+class RenderCache:
+    """Each series' lines from the last render, by family, reused while the series has not changed.
+
+    At the series cap most series do not change between two scrapes; formatting their numbers again would
+    be most of a scrape's time, all of it holding the GIL that ingestion needs. Renders on several threads
+    may share one cache: a race only formats a series twice.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: dict[LabelKey, tuple[int, str, str, str, str]] = {}
+
+    def blocks(self, row: SeriesRow, bounds: Sequence[str], histogram: bool) -> tuple[int, str, str, str, str]:
+        """``(changed, cost line, token lines, request lines, histogram lines)`` of ``row`` (histogram lines
+        only when ``histogram``: the series has its own)."""
+        labels, key, cost_fusd, counts, ok, errors, buckets, duration_sum, _, changed = row
+        cached = self._blocks.get(key)
+        if cached is not None and cached[0] == changed and (cached[4] != "" or not histogram):
+            return cached
+        block = (
+            changed,
+            f"llm_cost_usd_total{{{labels}}} {format_value(cost_fusd / FUSD_PER_USD)}",
+            "\n".join(
+                f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}'
+                for token_type, count in zip(TOKEN_TYPES, counts, strict=True)
+            ),
+            f'llm_requests_total{{{labels},outcome="ok"}} {ok}\n'
+            f'llm_requests_total{{{labels},outcome="error"}} {errors}',
+            histogram_lines(labels, bounds, buckets, duration_sum) if histogram else "",
+        )
+        self._blocks[key] = block
+        return block
+
+
+def histogram_lines(labels: str, bounds: Sequence[str], buckets: Sequence[int], duration_sum: float) -> str:
+    out = []
+    cumulative = 0
+    for bound, count in zip(bounds, buckets, strict=False):
+        cumulative += count
+        out.append(f'llm_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
+    total = cumulative + buckets[-1]
+    out.append(f'llm_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
+    out.append(f"llm_request_duration_seconds_sum{{{labels}}} {format_value(duration_sum)}")
+    out.append(f"llm_request_duration_seconds_count{{{labels}}} {total}")
+    return "\n".join(out)
+
+
+def text(snapshot: Snapshot, cache: RenderCache | None = None) -> str:
+    """The snapshot's metric families as exposition text; ``cache``: the lines of the last render."""
+    prices, dropped = snapshot.prices, snapshot.dropped
+    cache = cache if cache is not None else RenderCache()
+    bounds = [format_value(b) for b in snapshot.bounds]
+    own_histograms = snapshot.duration_labels == SERIES_LABELS
+    blocks = [cache.blocks(row, bounds, own_histograms) for row in snapshot.series]
     out: list[str] = []
     add = out.append
     add(f"# HELP llm_cost_usd_total {HELP['llm_cost_usd_total']}")
     add("# TYPE llm_cost_usd_total counter")
-    for labels, _, cost_fusd, *_ in series:
-        add(f"llm_cost_usd_total{{{labels}}} {format_value(cost_fusd / FUSD_PER_USD)}")
+    out.extend([block[1] for block in blocks])
     add(f"# HELP llm_tokens_total {HELP['llm_tokens_total']}")
     add("# TYPE llm_tokens_total counter")
-    for labels, _, _, counts, *_ in series:
-        for token_type, count in zip(TOKEN_TYPES, counts, strict=True):
-            add(f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}')
+    out.extend([block[2] for block in blocks])
     add(f"# HELP llm_requests_total {HELP['llm_requests_total']}")
     add("# TYPE llm_requests_total counter")
-    for labels, _, _, _, ok, errors, *_ in series:
-        add(f'llm_requests_total{{{labels},outcome="ok"}} {ok}')
-        add(f'llm_requests_total{{{labels},outcome="error"}} {errors}')
+    out.extend([block[3] for block in blocks])
     add(f"# HELP llm_request_duration_seconds {HELP['llm_request_duration_seconds']}")
     add("# TYPE llm_request_duration_seconds histogram")
-    bounds = [format_value(b) for b in snapshot.bounds]
-    for labels, _, _, _, _, _, buckets, duration_sum, _ in series:
-        cumulative = 0
-        for bound, count in zip(bounds, buckets, strict=False):
-            cumulative += count
-            add(f'llm_request_duration_seconds_bucket{{{labels},le="{bound}"}} {cumulative}')
-        total = cumulative + buckets[-1]
-        add(f'llm_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}')
-        add(f"llm_request_duration_seconds_sum{{{labels}}} {format_value(duration_sum)}")
-        add(f"llm_request_duration_seconds_count{{{labels}}} {total}")
+    if own_histograms:
+        out.extend([block[4] for block in blocks])
+    else:
+        for labels, _, buckets, duration_sum, _ in durations(snapshot):
+            add(histogram_lines(labels, bounds, buckets, duration_sum))
     for metric, names in CALL_COUNTERS.items():
         add(f"# HELP {metric} {HELP[metric]}")
         add(f"# TYPE {metric} counter")

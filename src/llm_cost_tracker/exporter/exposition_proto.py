@@ -23,6 +23,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, ti
 from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-defined]
 from prometheus_client import CollectorRegistry
 
+from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.exposition import CALL_COUNTERS, DROPPED_METRICS, HELP, SERIES_LABELS, Snapshot
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
 from llm_cost_tracker.usage import TOKEN_TYPES
@@ -122,9 +123,9 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
     cost = _family("llm_cost_usd_total", COUNTER, HELP["llm_cost_usd_total"])
     tokens = _family("llm_tokens_total", COUNTER, HELP["llm_tokens_total"])
     requests = _family("llm_requests_total", COUNTER, HELP["llm_requests_total"])
-    durations = _family("llm_request_duration_seconds", HISTOGRAM, HELP["llm_request_duration_seconds"])
+    histograms = _family("llm_request_duration_seconds", HISTOGRAM, HELP["llm_request_duration_seconds"])
     bounds = snapshot.bounds
-    for _, key, cost_fusd, counts, ok, errors, buckets, duration_sum, created in snapshot.series:
+    for _, key, cost_fusd, counts, ok, errors, _, _, created, _ in snapshot.series:
         metric = cost.metric.add()
         _labels(metric, SERIES_LABELS, key)
         metric.counter.value = cost_fusd / FUSD_PER_USD
@@ -139,8 +140,9 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
             _labels(metric, (*SERIES_LABELS, "outcome"), (*key, outcome))
             metric.counter.value = count
             _created(metric.counter, created)
-        metric = durations.metric.add()
-        _labels(metric, SERIES_LABELS, key)
+    for _, values, buckets, duration_sum, created in exposition.durations(snapshot):
+        metric = histograms.metric.add()
+        _labels(metric, snapshot.duration_labels, values)
         histogram = metric.histogram
         cumulative = 0
         for bound, count in zip(bounds, buckets, strict=False):
@@ -150,7 +152,7 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
         histogram.sample_count = cumulative + buckets[-1]
         histogram.sample_sum = duration_sum
         _created(histogram, created)
-    yield from (cost, tokens, requests, durations)
+    yield from (cost, tokens, requests, histograms)
     for name, label_names in CALL_COUNTERS.items():
         family = _family(name, COUNTER, HELP[name])
         for row_metric, values, count, created in snapshot.calls:

@@ -30,6 +30,7 @@ from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.caps import OVERFLOW, DimensionLimits, FamilyCaps, Reservations
 from llm_cost_tracker.exporter.exposition import (
     CALL_COUNTERS,
+    DURATION_LABELS,
     FALLBACK,
     UNPRICED,
     CallCounterRow,
@@ -100,6 +101,10 @@ class UsageLedger:
         """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
         self._overflow_logged: dict[str, tuple[float, int]] = {}
         """Per metric: when its overflow was last logged, and the dropped count then."""
+        self.render_cache = exposition.RenderCache()
+        """Each series' text from the last scrape, reused while the series does not change."""
+        self.duration_labels: tuple[str, ...] = DURATION_LABELS
+        """The labels of ``llm_request_duration_seconds`` (``web.duration_histogram_labels``)."""
         self.limits = DimensionLimits()
         self.reserved = Reservations()
         """Label values that always get their own series (``caps.py``): set from the budgets and the config."""
@@ -214,6 +219,7 @@ class UsageLedger:
         """Count one call's usage (caller holds ``lock``)."""
         self.version += 1
         state = self.series(key)
+        state.changed = self.version
         state.cost_fusd += cost_fusd
         counts = state.tokens
         counts[0] += tokens[0]
@@ -236,6 +242,7 @@ class UsageLedger:
         """
         self.version += 1
         state = self.series(key)
+        state.changed = self.version
         if tuple(bounds) == self.bounds:
             for index, count in enumerate(bucket_counts[: len(state.buckets)]):
                 state.buckets[index] += count
@@ -285,7 +292,7 @@ class UsageLedger:
 
     def render(self, scrape: bool = False) -> str:
         """The ledger's metric families in the Prometheus text exposition format (0.0.4)."""
-        return exposition.text(self.snapshot(scrape))
+        return exposition.text(self.snapshot(scrape), self.render_cache)
 
     def snapshot(self, scrape: bool = False, org: str | None = None) -> Snapshot:
         """A copy of every counter, to render without the lock (``org``: that org's series only).
@@ -299,7 +306,7 @@ class UsageLedger:
                 self._release_held(org)
             zero_buckets = (0,) * (len(self.bounds) + 1)
             series = [
-                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created)
+                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created, -1)
                 if key in held
                 else (
                     s.labels,
@@ -311,6 +318,7 @@ class UsageLedger:
                     tuple(s.buckets),
                     s.duration_sum,
                     s.created,
+                    s.changed,
                 )
                 for key, s in self._series.items()
                 if org is None or key[0] == org
@@ -334,4 +342,4 @@ class UsageLedger:
                 self.scrapes += 1
                 if not held and org is None:
                     self.served_version = self.version
-        return Snapshot(series, calls, prices, dropped, self.bounds)
+        return Snapshot(series, calls, prices, dropped, self.bounds, self.duration_labels)

@@ -43,6 +43,7 @@ class SeriesState:
 
     __slots__ = (
         "buckets",
+        "changed",
         "cost_fusd",
         "created",
         "duration_count",
@@ -64,3 +65,5 @@ class SeriesState:
         self.buckets = [0] * bucket_count
         self.duration_sum = 0.0
         self.duration_count = 0
+        self.changed = 0
+        """The ledger's version at the series' last change: a render cache's key."""

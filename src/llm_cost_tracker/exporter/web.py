@@ -54,7 +54,9 @@ def render_metrics(
         body = exposition_proto.delimited(families)
         media_type = exposition_proto.CONTENT_TYPE
     else:
-        body = exposition.text(snapshot).encode() + (generate_latest(registry) if registry is not None else b"")
+        body = exposition.text(snapshot, ledger.render_cache).encode() + (
+            generate_latest(registry) if registry is not None else b""
+        )
         media_type = CONTENT_TYPE_LATEST
     headers = {}
     if accept_encoding and "gzip" in accept_encoding:
