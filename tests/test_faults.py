@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint
 
 from tests.conftest import CORPUS, LiveServer, sample_value, usage_by_model
 from tests.test_otlp_http import JSON, PROTOBUF, genai_span_json
@@ -299,3 +301,43 @@ def test_a_value_of_the_wrong_json_shape_is_reported_not_dropped(
     assert response.status_code == 200
     assert reason in response.json()["partialSuccess"]["errorMessage"]
     assert sample_value(server.samples(), "llm_tokens_total") == 0
+
+
+def test_deeply_nested_metric_attributes_in_protobuf_cost_nothing_else(
+    start_server: Callable[..., LiveServer],
+) -> None:
+    """The same nesting in protobuf: the official classes refuse the whole push; here the points count, as spans
+    with such attributes do."""
+    server = start_server(ingest={"usage_from": "metrics"})
+    deep = _field(1, b"x")  # AnyValue{string_value: "x"}
+    for _ in range(70):  # AnyValue{kvlist_value: KeyValueList{values: [KeyValue{key: "k", value: deep}]}}
+        deep = _field(6, _field(1, _field(1, b"k") + _field(2, deep)))
+    points = []
+    for token_type, total in (("input", 10), ("output", 4)):
+        point = HistogramDataPoint(start_time_unix_nano=1, time_unix_nano=2, count=1, sum=total, bucket_counts=[1])
+        for key, value in (
+            ("gen_ai.request.model", "gpt-4o"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.token.type", token_type),
+        ):
+            point.attributes.add(key=key).value.string_value = value
+        points.append(point.SerializeToString() + _field(9, _field(1, b"deep") + _field(2, deep)))
+    histogram = b"".join(_field(1, p) for p in points) + b"\x10\x01"  # data_points, delta temporality
+    metric = _field(1, b"gen_ai.client.token.usage") + _field(9, histogram)
+    body = _field(1, _field(2, _field(2, metric)))  # resource_metrics > scope_metrics > metrics
+    with pytest.raises(DecodeError):
+        ExportMetricsServiceRequest.FromString(body)  # what the official classes make of it
+    response = server.post("/v1/metrics", body, PROTOBUF)
+    assert response.status_code == 200, response.text
+    usage = usage_by_model(server.samples())["gpt-4o"]
+    assert usage.tokens == {"input": 10, "output": 4}
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    out, size = bytearray([number << 3 | 2]), len(payload)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        out.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes(out) + payload

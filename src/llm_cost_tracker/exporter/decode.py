@@ -42,15 +42,6 @@ invocation parameters)."""
 # --- protobuf ---------------------------------------------------------------------------------
 
 
-def proto_value(value: Any) -> object:
-    kind = value.WhichOneof("value")
-    if kind is None or kind == "kvlist_value" or kind == "bytes_value":
-        return None
-    if kind == "array_value":
-        return [proto_value(v) for v in value.array_value.values[:MAX_ARRAY_VALUES]]
-    return getattr(value, kind)
-
-
 _DOUBLE = struct.Struct("<d")
 
 

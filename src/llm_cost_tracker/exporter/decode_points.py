@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from llm_cost_tracker.exporter.decode import proto_value
+from llm_cost_tracker.exporter.decode import any_value
 from llm_cost_tracker.exporter.decode_json import json_attributes, json_int, json_list, json_object, json_value
+from llm_cost_tracker.exporter.otlp_schema import SlimMetricsRequest
 from llm_cost_tracker.httpbody import DecodeError, load_json_object
 
 GENAI_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -59,7 +59,7 @@ def _stream_id(*parts: bytes) -> bytes:
 
 def iter_points_proto(body: bytes) -> tuple[list[GenAIPoint], int]:
     """GenAI histogram points of an ``ExportMetricsServiceRequest``, and how many other points it held."""
-    request = ExportMetricsServiceRequest()
+    request = SlimMetricsRequest()
     try:
         request.ParseFromString(body)
     except ProtobufDecodeError as exc:
@@ -67,23 +67,21 @@ def iter_points_proto(body: bytes) -> tuple[list[GenAIPoint], int]:
     points: list[GenAIPoint] = []
     others = 0
     for resource_metrics in request.resource_metrics:
-        resource = {kv.key: proto_value(kv.value) for kv in resource_metrics.resource.attributes}
-        resource_id = resource_metrics.resource.SerializeToString(deterministic=True)
+        resource_attributes = resource_metrics.resource.attributes
+        resource = {key: any_value(value) for key, value in resource_attributes.items()}
+        resource_id = _attributes_id(resource_attributes)
         for scope_metrics in resource_metrics.scope_metrics:
             scope_name = scope_metrics.scope.name
             for metric in scope_metrics.metrics:
-                kind = metric.WhichOneof("data")
-                if metric.name not in GENAI_METRICS or kind != "histogram":
-                    others += _proto_point_count(metric, kind)
+                if metric.name not in GENAI_METRICS or not metric.HasField("histogram"):
+                    others += _proto_point_count(metric)
                     continue
                 histogram = metric.histogram
                 for p in histogram.data_points:
-                    attrs = {kv.key: proto_value(kv.value) for kv in p.attributes}
+                    attributes = p.attributes
+                    attrs = {key: any_value(value) for key, value in attributes.items()}
                     stream = _stream_id(
-                        resource_id,
-                        scope_name.encode(),
-                        metric.name.encode(),
-                        b"".join(kv.SerializeToString(deterministic=True) for kv in p.attributes),
+                        resource_id, scope_name.encode(), metric.name.encode(), _attributes_id(attributes)
                     )
                     points.append(
                         GenAIPoint(
@@ -104,8 +102,16 @@ def iter_points_proto(body: bytes) -> tuple[list[GenAIPoint], int]:
     return points, others
 
 
-def _proto_point_count(metric: Any, kind: str | None) -> int:
-    return len(getattr(metric, kind).data_points) if kind else 0
+def _proto_point_count(metric: Any) -> int:
+    for kind in ("gauge", "sum", "histogram", "exponential_histogram", "summary"):
+        if metric.HasField(kind):
+            return len(getattr(metric, kind).data_points)
+    return 0
+
+
+def _attributes_id(attributes: Mapping[str, bytes]) -> bytes:
+    """The attributes' identity, whatever their order: each key and serialized value, sorted by key."""
+    return _stream_id(*(part for key in sorted(attributes) for part in (key.encode(), attributes[key])))
 
 
 def json_float(value: Any) -> float:

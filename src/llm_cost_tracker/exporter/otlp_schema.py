@@ -10,8 +10,12 @@ serialized ``AnyValue`` until we need it (``decode.any_value``), which is
 cheaper than materialising a message object per attribute. Fields we never
 read (events, links, trace state, ...) are left out and skipped by the parser.
 
-Only traces use this view: they carry the volume. Metrics use the official
-classes.
+Metrics have a view of their own (``SlimMetricsRequest``) for a second reason:
+an attribute value is never parsed as a message, so a client's deeply nested
+``kvlist_value`` cannot exceed the parser's recursion limit and cost the whole
+push (the official classes refuse the request at 64 levels or so). Of the
+metrics, only histogram points are read in full; the points of other kinds are
+only counted.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-_PACKAGE = "llm_cost_tracker.otlp_slim.v3"
+_PACKAGE = "llm_cost_tracker.otlp_slim.v4"
 _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _build_file() -> descriptor_pb2.FileDescriptorProto:
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="llm_cost_tracker/otlp_slim/v3/trace.proto",
+        name="llm_cost_tracker/otlp_slim/v4/otlp.proto",
         package=_PACKAGE,
         syntax="proto3",
     )
@@ -79,6 +83,41 @@ def _build_file() -> descriptor_pb2.FileDescriptorProto:
     repeated(resource_spans, "scope_spans", 2, f".{_PACKAGE}.ScopeSpans")
     request = message("TraceRequest", [])
     repeated(request, "resource_spans", 1, f".{_PACKAGE}.ResourceSpans")
+
+    point = message(
+        "HistogramDataPoint",
+        [
+            ("start_time_unix_nano", 2, _F.TYPE_FIXED64, None),
+            ("time_unix_nano", 3, _F.TYPE_FIXED64, None),
+            ("count", 4, _F.TYPE_FIXED64, None),
+            ("sum", 5, _F.TYPE_DOUBLE, None),
+        ],
+    )
+    attribute_map(point, 9)
+    point.field.add(name="bucket_counts", number=6, type=_F.TYPE_FIXED64, label=_F.LABEL_REPEATED)
+    point.field.add(name="explicit_bounds", number=7, type=_F.TYPE_DOUBLE, label=_F.LABEL_REPEATED)
+    message("OtherDataPoint", [])  # a point of another kind: only counted
+    histogram = message("Histogram", [("aggregation_temporality", 2, _F.TYPE_INT32, None)])
+    repeated(histogram, "data_points", 1, f".{_PACKAGE}.HistogramDataPoint")
+    other = message("OtherPoints", [])
+    repeated(other, "data_points", 1, f".{_PACKAGE}.OtherDataPoint")
+    message(
+        "Metric",
+        [
+            ("name", 1, _F.TYPE_STRING, None),
+            ("gauge", 5, _F.TYPE_MESSAGE, f".{_PACKAGE}.OtherPoints"),
+            ("sum", 7, _F.TYPE_MESSAGE, f".{_PACKAGE}.OtherPoints"),
+            ("histogram", 9, _F.TYPE_MESSAGE, f".{_PACKAGE}.Histogram"),
+            ("exponential_histogram", 10, _F.TYPE_MESSAGE, f".{_PACKAGE}.OtherPoints"),
+            ("summary", 11, _F.TYPE_MESSAGE, f".{_PACKAGE}.OtherPoints"),
+        ],
+    )
+    scope_metrics = message("ScopeMetrics", [("scope", 1, _F.TYPE_MESSAGE, f".{_PACKAGE}.Scope")])
+    repeated(scope_metrics, "metrics", 2, f".{_PACKAGE}.Metric")
+    resource_metrics = message("ResourceMetrics", [("resource", 1, _F.TYPE_MESSAGE, f".{_PACKAGE}.Resource")])
+    repeated(resource_metrics, "scope_metrics", 2, f".{_PACKAGE}.ScopeMetrics")
+    metrics_request = message("MetricsRequest", [])
+    repeated(metrics_request, "resource_metrics", 1, f".{_PACKAGE}.ResourceMetrics")
     return fdp
 
 
@@ -94,3 +133,5 @@ def _message_class(name: str) -> Any:
 
 SlimTraceRequest: Any = _message_class("TraceRequest")
 """Parses the bytes of an ``ExportTraceServiceRequest``; attributes are maps."""
+SlimMetricsRequest: Any = _message_class("MetricsRequest")
+"""Parses the bytes of an ``ExportMetricsServiceRequest``; attributes are maps, other kinds' points empty."""
