@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -318,3 +320,106 @@ def test_serve_names_a_secret_file_it_cannot_read(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"webhook.bearer_token_file: cannot read {tmp_path / 'no-such-token'}" in result.stderr
     assert "cannot listen" not in result.stderr
+
+
+def test_kill_9_while_notifications_arrive_leaves_a_valid_file_and_a_clean_restart(tmp_path: Path) -> None:
+    """Twenty rounds: firing and resolved notifications arrive while the receiver is killed with SIGKILL at a
+    random moment. Each time the routing file is whole and valid, and the next process starts and applies
+    notifications again from it."""
+    import random
+    import signal
+
+    rng = random.Random(9)
+    alert = Alerts(TestClock())
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "version: llm-cost-tracker/v1\nbudgets:\n"
+        + "".join(
+            f"  - {{name: b{i}, match: {{project: p{i}}}, amount_usd: 1, period: day,"
+            f" on_exceeded: {{swap: [{{from: gpt-4o, to: gpt-4o-mini}}]}}}}\n"
+            for i in range(8)
+        )
+    )
+    routing = tmp_path / "routing.yaml"
+    config = tmp_path / "config.yaml"
+    otlp, web = free_port(), free_port()
+    write_config(config, otlp, web, f"budgets_file: {budgets}\nrouting_file: {routing}\n")
+    firing: set[int] = set()  # what the receiver answered 2xx for, so what the file must hold
+    for _ in range(20):
+        receiver = Process(config, otlp, web)
+        try:
+            wait_until(receiver.ready, timeout=30)
+            if routing.exists():  # the restart read what the killed process had written
+                assert {o.budget for o in parse(routing.read_text()).overrides} == {f"b{i}" for i in firing}
+            stop = threading.Event()
+
+            codes: list[int] = []
+            sender = threading.Thread(target=_send_until, args=(receiver.web, stop, firing, rng, alert, codes))
+            sender.start()
+            time.sleep(rng.uniform(0.05, 0.6))
+            receiver.popen.send_signal(signal.SIGKILL)
+            receiver.popen.wait(10)
+            stop.set()
+            sender.join()
+            assert set(codes) <= {200}, codes
+        finally:
+            if receiver.popen.poll() is None:
+                receiver.popen.kill()
+                receiver.popen.wait(10)
+            receiver.log.close()
+        if routing.exists():
+            document = parse(routing.read_text())  # whole and valid, whenever the kill came
+            # A notification answered 2xx is in the file; one the kill interrupted may or may not be, as with
+            # any receiver (Alertmanager sends it again), so the file is what was answered, or one step on.
+            answered = {f"b{i}" for i in firing}
+            assert len({o.budget for o in document.overrides} ^ answered) <= 1
+            firing = {int(o.budget[1:]) for o in document.overrides}
+    # The killed writers' temp files go with the next write.
+    receiver = Process(config, otlp, web)
+    try:
+        wait_until(receiver.ready, timeout=30)
+        codes = []
+        _send_until(receiver.web, threading.Event(), firing, rng, alert, codes, once=True)
+        assert codes == [200]
+    finally:
+        receiver.popen.kill()
+        receiver.popen.wait(10)
+        receiver.log.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".routing")] == [".routing.yaml.lock"]
+
+
+_EPISODES: dict[int, int] = {}
+"""Per budget of the kill -9 test, its latest episode (the test's alerts are on a fixed clock)."""
+
+
+def _send_until(
+    url: str, stop: threading.Event, firing: set[int], rng: Any, alert: Alerts, codes: list[int], once: bool = False
+) -> None:
+    """Firing and resolved notifications of random budgets until ``stop`` or the receiver is gone; ``firing``
+    follows what was answered."""
+    episodes = _EPISODES
+    with httpx.Client(timeout=5) as client:
+        while not stop.is_set():
+            i = rng.randrange(8)
+            status = "resolved" if i in firing else "firing"
+            if status == "firing":
+                episodes[i] = episodes.get(i, 0) + 1  # a new episode: one that resolved does not fire again
+            starts = episodes.get(i, 0) * 10
+            payload = alert(
+                status,
+                f"b{i}",
+                fingerprint=f"fp{i}",
+                starts=alert.clock.iso(starts),
+                ends=alert.clock.iso(starts + 5) if status == "resolved" else None,
+                org="",
+                project=f"p{i}",
+            )
+            try:
+                response = client.post(f"{url}/alertmanager/webhook", content=notification(payload))
+            except httpx.TransportError:
+                return  # killed: Alertmanager would send this one again
+            codes.append(response.status_code)
+            if response.status_code == 200:
+                (firing.discard if status == "resolved" else firing.add)(i)
+            if once:
+                return

@@ -11,6 +11,7 @@ and each change reads the current file first, so none is lost and
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -81,7 +82,11 @@ class RoutingStore:
             raise RoutingStoreError(f"cannot write {self.path}: {exc}") from None
 
     def _write(self, text: str) -> None:
+        """Write ``text`` atomically (caller holds the lock)."""
         directory = self.path.parent
+        # A temp file there now is a killed writer's: every writer holds the lock while its own exists.
+        for stale in directory.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
