@@ -341,3 +341,28 @@ def _field(number: int, payload: bytes) -> bytes:
         out.append(byte | (0x80 if size else 0))
         if not size:
             return bytes(out) + payload
+
+
+def test_slow_and_idle_connections_do_not_slow_a_well_behaved_client(server: LiveServer) -> None:
+    """500 connections: half idle, half sending a request's headers a byte at a time (slowloris). A real
+    client's export is still answered promptly, and the server is up after they go."""
+    import socket
+    import time
+
+    host, port = server.otlp_url.removeprefix("http://").rsplit(":", 1)
+    sockets = [socket.create_connection((host, int(port))) for _ in range(500)]
+    try:
+        for sock in sockets[::2]:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n")  # never finished
+        timings = []
+        for _ in range(3):
+            for sock in sockets[::2]:
+                sock.sendall(b"X")  # a byte more, slowly
+            started = time.perf_counter()
+            assert server.post("/v1/traces", TRACELOOP, PROTOBUF).status_code == 200
+            timings.append(time.perf_counter() - started)
+        assert max(timings) < 1.0, timings  # no queue behind the slow ones (the request alone takes ~10 ms)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert server.post("/v1/traces", TRACELOOP, PROTOBUF).status_code == 200
