@@ -1,0 +1,185 @@
+"""A Prometheus HA pair and a two-node Alertmanager cluster in front of one receiver: one swap, one revert.
+
+Both Prometheus servers scrape the one exporter and evaluate the same generated rules, each with its own
+``replica`` external label, dropped from alerts (``alert_relabel_configs``) as the Prometheus documentation
+advises, so that the alerts of the pair are one alert to Alertmanager. Each Prometheus sends to both
+Alertmanagers, which gossip (``--cluster.peer``) so that one of them notifies (a duplicate, when the gossip is
+late, changes nothing: the receiver acts per alert, idempotently). The routing file must change exactly
+twice, with no flapping between.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from demo.stack import alertmanager_config, exporter_config, free_port, prometheus_config, spawn, stop_all
+from llm_cost_tracker.routing.document import parse
+from llm_cost_tracker.rules.generator import Resolution, generate
+from llm_cost_tracker.rules.render import prometheus_rules
+from llm_cost_tracker.rules.spec import load_budgets
+from tests.conftest import need_binary, wait_until
+from tests.exactness import PRICES, Call, otlp_body
+
+pytestmark = pytest.mark.binary
+
+BUDGETS = """\
+version: llm-cost-tracker/v1
+budgets:
+  - name: shop-monthly
+    match: {{project: shop}}
+    amount_usd: {amount}
+    period: month
+    alerts: {{thresholds: [1.0], keep_firing_for: 0s}}
+    on_exceeded:
+      swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
+"""
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Any]]:
+    running: list[Any] = []
+    yield running
+    stop_all(reversed(running))
+
+
+def write_rules(workdir: Path) -> None:
+    rules = generate(load_budgets(workdir / "budgets.yaml"), Resolution.parse("1s", "2s"))
+    (workdir / "budgets.rules.yaml").write_text(prometheus_rules(rules, "budgets.yaml"))
+
+
+def test_an_ha_pair_and_an_alertmanager_cluster_swap_once_and_revert_once(tmp_path: Path, processes: list[Any]) -> None:
+    prometheus_binary = need_binary("prometheus")
+    alertmanager_binary = need_binary("prometheus-alertmanager", "alertmanager")
+    (tmp_path / "prices.yaml").write_text(PRICES)
+    (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=0.01))
+    write_rules(tmp_path)
+    otlp, web = free_port(), free_port()
+    am_web, am_cluster = [free_port(), free_port()], [free_port(), free_port()]
+    prom = [free_port(), free_port()]
+    routing = tmp_path / "routing.yaml"
+
+    exporter = exporter_config(
+        otlp=f"127.0.0.1:{otlp}",
+        web=f"127.0.0.1:{web}",
+        budgets=tmp_path / "budgets.yaml",
+        routing=routing,
+        alertmanager_url=f"http://127.0.0.1:{am_web[0]}",
+    )
+    exporter["webhook"]["alertmanager_urls"] = [f"http://127.0.0.1:{port}" for port in am_web]
+    exporter["web"]["new_series_hold_seconds"] = 2
+    exporter["pricing"] = {"overrides_file": str(tmp_path / "prices.yaml")}
+    (tmp_path / "exporter.yaml").write_text(yaml.safe_dump(exporter))
+    (tmp_path / "alertmanager.yml").write_text(
+        yaml.safe_dump(alertmanager_config(f"http://127.0.0.1:{web}/alertmanager/webhook", fast=True))
+    )
+    processes.append(
+        spawn(
+            "exporter",
+            [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(tmp_path / "exporter.yaml")],
+            tmp_path,
+            f"http://127.0.0.1:{web}/-/ready",
+        )
+    )
+    for n in range(2):
+        processes.append(
+            spawn(
+                f"alertmanager-{n}",
+                [
+                    alertmanager_binary,
+                    f"--config.file={tmp_path / 'alertmanager.yml'}",
+                    f"--storage.path={tmp_path / f'alertmanager-{n}'}",
+                    f"--web.listen-address=127.0.0.1:{am_web[n]}",
+                    f"--cluster.listen-address=127.0.0.1:{am_cluster[n]}",
+                    f"--cluster.advertise-address=127.0.0.1:{am_cluster[n]}",
+                    f"--cluster.peer=127.0.0.1:{am_cluster[1 - n]}",
+                    "--cluster.peer-timeout=3s",  # the second peer waits this long for the first's notification
+                    "--log.level=warn",
+                ],
+                tmp_path,
+                f"http://127.0.0.1:{am_web[n]}/-/ready",
+            )
+        )
+    for n in range(2):
+        config = prometheus_config(
+            exporter=f"127.0.0.1:{web}",
+            alertmanager=f"127.0.0.1:{am_web[0]}",
+            itself=f"127.0.0.1:{prom[n]}",
+            rule_files=[str(tmp_path / "budgets.rules.yaml")],
+            interval="1s",
+        )
+        config["global"]["external_labels"] = {"replica": f"prometheus-{n}"}
+        config["alerting"]["alertmanagers"][0]["static_configs"] = [
+            {"targets": [f"127.0.0.1:{port}" for port in am_web]}
+        ]
+        config["alerting"]["alert_relabel_configs"] = [{"action": "labeldrop", "regex": "replica"}]
+        (tmp_path / f"prometheus-{n}.yml").write_text(yaml.safe_dump(config))
+        processes.append(
+            spawn(
+                f"prometheus-{n}",
+                [
+                    prometheus_binary,
+                    f"--config.file={tmp_path / f'prometheus-{n}.yml'}",
+                    f"--storage.tsdb.path={tmp_path / f'prometheus-{n}-data'}",
+                    f"--web.listen-address=127.0.0.1:{prom[n]}",
+                    "--web.enable-lifecycle",
+                    "--rules.alert.resend-delay=2s",
+                    "--log.level=warn",
+                ],
+                tmp_path,
+                f"http://127.0.0.1:{prom[n]}/-/ready",
+            )
+        )
+
+    generations: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if routing.exists():
+                generation = parse(routing.read_text()).generation
+                if not generations or generations[-1] != generation:
+                    generations.append(generation)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # Spend past the $0.01 budget: both replicas fire, the cluster notifies, the file swaps once.
+        calls = [Call("shop", "exact-a", 2000, 1000) for _ in range(3)]  # $0.0125 each
+        response = httpx.post(
+            f"http://127.0.0.1:{otlp}/v1/traces",
+            content=otlp_body(calls),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        wait_until(lambda: routing.exists() and bool(parse(routing.read_text()).overrides), timeout=60)
+        time.sleep(8)  # both replicas keep sending it; both Alertmanagers hold it: nothing changes
+        assert generations == [1]
+        # Raise the budget on both replicas: the alert resolves on each, the file swaps back once.
+        (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=1000))
+        write_rules(tmp_path)
+        for port in prom:
+            assert httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=10).status_code == 200
+        wait_until(lambda: not parse(routing.read_text()).overrides, timeout=60)
+        time.sleep(8)
+        assert generations == [1, 2]
+    finally:
+        stop.set()
+        watcher.join()
+    metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
+    assert 'llm_routing_swaps_total{action="added",budget="shop-monthly"} 1.0' in metrics
+    assert 'llm_routing_swaps_total{action="removed",budget="shop-monthly"} 1.0' in metrics
+    # Both Alertmanagers knew the alert (each Prometheus sent to each) and agree it has resolved.
+    for port in am_web:
+        alerts = httpx.get(f"http://127.0.0.1:{port}/api/v2/alerts", params={"active": "true"}, timeout=10).json()
+        assert [a for a in alerts if a["labels"].get("alertname") == "LLMBudgetExceeded"] == []
