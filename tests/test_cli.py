@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from llm_cost_tracker.cli import main
+from llm_cost_tracker.cli import build_parser, main
 from llm_cost_tracker.clock import utc_today
 from tests.clock import TestClock
 from tests.conftest import run_cli
@@ -65,3 +69,34 @@ def test_bad_listen_address_flag() -> None:
     result = run_cli("serve", "--otlp.listen-address", "4318")
     assert result.returncode == 2
     assert "expected HOST:PORT" in result.stderr
+
+
+def test_a_bare_command_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "examples:" in capsys.readouterr().out
+    assert main(["rules"]) == 0
+    assert "generate" in capsys.readouterr().out
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _leaf_parsers(child, (*path, name))
+            return
+    yield path, parser
+
+
+def test_every_commands_help_ends_with_examples_that_parse() -> None:
+    """Each leaf command's --help ends with examples; each example is a command line this parser accepts."""
+    parser = build_parser()
+    leaves = list(_leaf_parsers(parser))
+    assert len(leaves) == 8  # serve, prices lookup, tenants token, rules generate|check|schema, routing show, simulate
+    for path, leaf in leaves:
+        epilog = leaf.epilog or ""
+        assert epilog.startswith("examples:\n"), path
+        for line in epilog.splitlines()[1:]:
+            command = shlex.split(line.split(" # ")[0].split(" | ")[0], comments=True)
+            assert command[0] == "llm-cost-tracker", line
+            assert tuple(command[1 : 1 + len(path)]) == path, line
+            parser.parse_args(command[1:])  # exits (a test failure) on a bad flag

@@ -244,7 +244,7 @@ def test_routing_show(start_server: Start, files: tuple[Path, Path], alert: Aler
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     post(server, notification(alert("firing")))
-    result = run_cli("routing", "show", "--routing", str(routing))
+    result = run_cli("routing", "show", "--routing-file", str(routing))
     assert result.returncode == 0
     assert "generation 1" in result.stdout
     assert "checkout-monthly" in result.stdout

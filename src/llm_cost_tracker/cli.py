@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from llm_cost_tracker import __version__
+from llm_cost_tracker.cli_help import command_group, examples
 from llm_cost_tracker.cli_rules import add_rules_commands
 from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.config import Config, ListenAddress
@@ -156,11 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-cost-tracker",
         description="Prometheus-native LLM cost tracker: OTLP GenAI telemetry in, priced counters out.",
+        **examples(
+            "llm-cost-tracker serve                      # OTLP on :4318, /metrics on :9464",
+            "llm-cost-tracker rules generate --budgets budgets.yaml -o llm-budgets.rules.yaml",
+            "llm-cost-tracker prices lookup openai gpt-4o",
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = command_group(parser, "command")
 
-    serve = commands.add_parser("serve", help="run the OTLP receiver and the /metrics endpoint")
+    serve = commands.add_parser(
+        "serve",
+        help="run the OTLP receiver and the /metrics endpoint",
+        **examples(
+            "llm-cost-tracker serve --config llm-cost-tracker.yaml",
+            "llm-cost-tracker serve --otlp.listen-address 0.0.0.0:4319 --web.listen-address 127.0.0.1:9465",
+        ),
+    )
     serve.add_argument("--config", metavar="FILE", help="configuration file (default: the bundled default)")
     serve.add_argument("--budgets", metavar="FILE", help="budgets file, for model swaps")
     serve.add_argument("--routing-file", metavar="FILE", help="routing file the webhook receiver writes")
@@ -199,10 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    prices = commands.add_parser("prices", help="inspect the price catalog").add_subparsers(
-        dest="prices_command", required=True, metavar="COMMAND"
+    prices = command_group(commands.add_parser("prices", help="inspect the price catalog"), "prices_command")
+    lookup = prices.add_parser(
+        "lookup",
+        help="the per-token prices of a model and their source",
+        **examples(
+            "llm-cost-tracker prices lookup openai gpt-4o",
+            "llm-cost-tracker prices lookup anthropic claude-sonnet-4-5 --at 2026-11-01T12:00:00Z",
+            "llm-cost-tracker prices lookup deepseek deepseek-chat --date 2026-12-01   # every price of that day",
+        ),
     )
-    lookup = prices.add_parser("lookup", help="the per-token prices of a model and their source")
     lookup.add_argument("provider", metavar="PROVIDER", help="provider, e.g. openai, anthropic, gcp.vertex_ai")
     lookup.add_argument("model", metavar="MODEL", help="model name as the API reports it")
     when = lookup.add_mutually_exclusive_group()
@@ -214,10 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--config", metavar="FILE", help="configuration file (its price overrides apply)")
     lookup.set_defaults(func=cmd_prices_lookup)
 
-    tenants = commands.add_parser("tenants", help="tenants file helpers").add_subparsers(
-        dest="tenants_command", required=True, metavar="COMMAND"
+    tenants = command_group(commands.add_parser("tenants", help="tenants file helpers"), "tenants_command")
+    token = tenants.add_parser(
+        "token",
+        help="mint a bearer token for an org and print the line for the tenants file",
+        **examples(
+            "llm-cost-tracker tenants token --org acme", "llm-cost-tracker tenants token --org acme --kind read"
+        ),
     )
-    token = tenants.add_parser("token", help="mint a bearer token for an org and print the line for the tenants file")
     token.add_argument("--org", required=True, help="the org the token speaks for")
     token.add_argument(
         "--kind",
@@ -229,14 +252,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rules_commands(commands)
 
-    routing = commands.add_parser("routing", help="the routing file of model swaps").add_subparsers(
-        dest="routing_command", required=True, metavar="COMMAND"
+    routing = command_group(commands.add_parser("routing", help="the routing file of model swaps"), "routing_command")
+    show = routing.add_parser(
+        "show",
+        help="print the model swaps in force",
+        **examples("llm-cost-tracker routing show --routing-file /var/lib/llm-cost-tracker/routing.yaml"),
     )
-    show = routing.add_parser("show", help="print the model swaps in force")
-    show.add_argument("--routing", metavar="FILE", default="routing.yaml", help="routing file (default routing.yaml)")
+    show.add_argument(
+        "--routing-file",
+        "--routing",
+        dest="routing",
+        metavar="FILE",
+        default="routing.yaml",
+        help="routing file (default routing.yaml; --routing is the old name)",
+    )
     show.set_defaults(func=cmd_routing_show)
 
-    simulate = commands.add_parser("simulate", help="send realistic LLM traffic as OTLP spans (demos, load)")
+    simulate = commands.add_parser(
+        "simulate",
+        help="send realistic LLM traffic as OTLP spans (demos, load)",
+        **examples(
+            "llm-cost-tracker simulate --duration 30",
+            "llm-cost-tracker simulate --rate 200 --routing-file routing.yaml --seed 1",
+        ),
+    )
     simulate.add_argument(
         "--endpoint", default="http://127.0.0.1:4318", help="OTLP/HTTP endpoint (default http://127.0.0.1:4318)"
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llm_cost_tracker.cli_help import command_group, examples
 from llm_cost_tracker.inputfile import InputFileError
 
 
@@ -126,10 +127,17 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
 
 def add_rules_commands(commands: Any) -> None:
     """The ``rules`` subcommands, on the top-level parser's subparsers."""
-    rules = commands.add_parser("rules", help="budgets as Prometheus rules").add_subparsers(
-        dest="rules_command", required=True, metavar="COMMAND"
+    rules = command_group(commands.add_parser("rules", help="budgets as Prometheus rules"), "rules_command")
+    generate = rules.add_parser(
+        "generate",
+        help="write the recording and alerting rules of a budget file",
+        **examples(
+            "llm-cost-tracker rules generate --budgets budgets.yaml -o /etc/prometheus/rules/llm-budgets.rules.yaml",
+            "llm-cost-tracker rules generate --budgets budgets.yaml --interval 10s --query-offset 1m   # Mimir ruler",
+            "llm-cost-tracker rules generate --budgets budgets.yaml --format prometheus-operator | kubectl apply -f -",
+            "llm-cost-tracker rules generate --alertmanager-route --webhook-url http://tracker:9464/alertmanager/webhook",
+        ),
     )
-    generate = rules.add_parser("generate", help="write the recording and alerting rules of a budget file")
     generate.add_argument(
         "--budgets",
         metavar="FILE",
@@ -178,9 +186,17 @@ def add_rules_commands(commands: Any) -> None:
         help="the webhook receiver's URL, for --alertmanager-route",
     )
     generate.set_defaults(func=cmd_rules_generate)
-    check = rules.add_parser("check", help="validate a budget file, and the rules it generates with promtool")
+    check = rules.add_parser(
+        "check",
+        help="validate a budget file, and the rules it generates with promtool",
+        **examples("llm-cost-tracker rules check --budgets budgets.yaml"),
+    )
     check.add_argument("--budgets", metavar="FILE", required=True, help="budget file")
     check.set_defaults(func=cmd_rules_check)
-    schema = rules.add_parser("schema", help="print the JSON Schema of budget files, for editors")
+    schema = rules.add_parser(
+        "schema",
+        help="print the JSON Schema of budget files, for editors",
+        **examples("llm-cost-tracker rules schema -o budgets.schema.json"),
+    )
     schema.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
     schema.set_defaults(func=cmd_rules_schema)

@@ -1,0 +1,25 @@
+"""Help that teaches: every command's ``--help`` ends with examples, and a command group alone prints its help."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def examples(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keywords for a ``--help`` that ends with real examples, as promtool's and kubectl's do."""
+    return {
+        "epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def command_group(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """Subcommands of ``parser``; the group alone (``llm-cost-tracker rules``) prints its help."""
+    parser.set_defaults(func=lambda _args: _print_help(parser))
+    return parser.add_subparsers(dest=dest, metavar="COMMAND")
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
