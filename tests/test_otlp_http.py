@@ -89,6 +89,10 @@ def test_non_post_is_405_with_allow(server: LiveServer) -> None:
     response = httpx.get(f"{server.otlp_url}/v1/traces")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+    # A bodiless GET has no encoding: it is not counted as a protobuf request.
+    samples = server.samples()
+    assert sample_value(samples, "llm_cost_tracker_otlp_requests_total", encoding="unknown", code="405") == 1
+    assert sample_value(samples, "llm_cost_tracker_otlp_requests_total", encoding="protobuf") == 0
 
 
 def test_truncated_protobuf_is_400_with_bad_request_details(server: LiveServer) -> None:

@@ -76,6 +76,10 @@ def test_serves_both_ports_and_stops_cleanly_on_sigterm(process: Process) -> Non
     assert build[0]["protobuf_backend"] == "upb"  # the pure-Python backend is 30x slower
     process.popen.send_signal(signal.SIGTERM)
     assert process.popen.wait(10) == 0
+    process.log.flush()
+    log = (process.config.parent / "serve.log").read_text()
+    for line in ("Started server process", "Shutting down", "Finished server process"):
+        assert log.count(line) == 1, log  # two servers, one line each
 
 
 def test_sighup_and_reload_endpoint_keep_the_counters(process: Process) -> None:

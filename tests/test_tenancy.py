@@ -460,11 +460,15 @@ def test_the_router_keeps_the_last_good_routing_and_never_raises(
 # --- reload --------------------------------------------------------------------------------------
 
 
-def test_a_bad_tenants_file_on_reload_keeps_the_old_one(tenant_server: LiveServer, tenants_file: Path) -> None:
+def test_a_bad_tenants_file_on_reload_keeps_the_old_one(
+    tenant_server: LiveServer, tenants_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tenants_file.write_text("version: llm-cost-tracker/v1\ntenants: [{org: acme, limits: {max_spans: 3}}]\n")
-    response = httpx.post(f"{tenant_server.web_url}/-/reload", timeout=10)
+    with caplog.at_level("ERROR"):
+        response = httpx.post(f"{tenant_server.web_url}/-/reload", timeout=10)
     assert response.status_code == 500
     assert "tenants[0].limits.max_spans: unknown key" in response.text
+    assert any("reload failed, keeping the previous configuration" in r.getMessage() for r in caplog.records)
     assert tenant_server.post("/v1/traces", call(), JSON, **bearer("acme-ingest")).status_code == 200
     assert sample_value(tenant_server.samples(), "llm_cost_tracker_config_last_reload_successful") == 0
 

@@ -53,6 +53,26 @@ def _address(sock: socket.socket) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class _OneLifecycle(logging.Filter):
+    """uvicorn logs its start and stop once per server, and the exporter runs two: keep one of each line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(("Started server process", "Shutting down", "Finished server process")):
+            if message in self.seen:
+                return False
+            self.seen.add(message)
+        return True
+
+
+_lifecycle = _OneLifecycle()
+logging.getLogger("uvicorn.error").addFilter(_lifecycle)
+
+
 def _uvicorn_config(app: Any, tls: ssl.SSLContext | None = None) -> uvicorn.Config:
     config = uvicorn.Config(
         app,
@@ -81,6 +101,7 @@ async def serve_forever(
     SIGINT (Ctrl-C), or a second signal, stops at once. ``background`` coroutines run alongside and are cancelled
     at shutdown.
     """
+    _lifecycle.seen.clear()  # this run's start and stop lines: once each
     config = service.config
     sockets = {"otlp": bind(config.otlp.listen_address)}
     try:

@@ -144,6 +144,7 @@ def create_otlp_app(
         async def export(request: Request) -> Response:
             encoding = _media_encoding(request.headers.get("content-type"))
             answer_encoding: Encoding = encoding or "protobuf"
+            counted = encoding or "unknown"  # the request's encoding, in the requests counter: none it could read
             media_type = JSON if answer_encoding == "json" else PROTOBUF
             try:
                 if request.method != "POST":
@@ -171,7 +172,7 @@ def create_otlp_app(
                     admitted.charge(result.received)
             except RequestRefused as refused:
                 errors_counter.labels(signal, refused.reason).inc()
-                requests_counter.labels(signal, answer_encoding, str(refused.status)).inc()
+                requests_counter.labels(signal, counted, str(refused.status)).inc()
                 headers = {"Allow": "POST"} if refused.status == 405 else refused.headers
                 retry_after = refused.headers.get("Retry-After") if refused.headers else None
                 return Response(
@@ -184,20 +185,20 @@ def create_otlp_app(
                 )
             except DecodeError as exc:
                 errors_counter.labels(signal, "decode_error").inc()
-                requests_counter.labels(signal, answer_encoding, "400").inc()
+                requests_counter.labels(signal, counted, "400").inc()
                 log.debug("undecodable %s export: %s", signal, exc)
                 return Response(_status_body(400, str(exc), answer_encoding), status_code=400, media_type=media_type)
             except Exception:
                 # A bug, not the client's fault; never echo the payload.
                 log.exception("failed to process a %s export", signal)
                 errors_counter.labels(signal, "internal_error").inc()
-                requests_counter.labels(signal, answer_encoding, "500").inc()
+                requests_counter.labels(signal, counted, "500").inc()
                 return Response(
                     _status_body(500, "internal error processing the export", answer_encoding),
                     status_code=500,
                     media_type=media_type,
                 )
-            requests_counter.labels(signal, answer_encoding, "200").inc()
+            requests_counter.labels(signal, counted, "200").inc()
             response = Response(_success_body(signal, result, answer_encoding), media_type=media_type)
             # A young-generation pass every few requests keeps each pass to a millisecond or
             # so; see app.own_garbage_collection.

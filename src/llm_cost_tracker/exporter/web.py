@@ -122,13 +122,20 @@ def create_web_app(
         try:
             reload()
         except InputFileError as exc:
+            log.error("reload failed, keeping the previous configuration: %s", exc)
             return PlainTextResponse(f"failed to reload config: {exc}\n", status_code=500)
         return PlainTextResponse("configuration reloaded\n")
 
     async def index(request: Request) -> Response:
         return PlainTextResponse(
-            "LLM Cost Tracker\n\n/metrics        Prometheus metrics\n/-/healthy      liveness\n"
-            "/-/ready        readiness\n/-/reload       POST: reload the configuration\n"
+            "LLM Cost Tracker\n\n"
+            "/metrics                   Prometheus metrics\n"
+            "/alertmanager/webhook      POST: Alertmanager's budget alerts, which swap models (docs/routing.md)\n"
+            "/tenants/{org}/metrics     a tenant's own series, with its read token (docs/tenancy.md)\n"
+            "/tenants/{org}/routing     a tenant's model swaps, with its read token\n"
+            "/-/healthy                 liveness\n"
+            "/-/ready                   readiness\n"
+            "/-/reload                  POST: reload the configuration and the files it names\n"
         )
 
     routes: list[BaseRoute] = [

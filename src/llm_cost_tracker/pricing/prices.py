@@ -17,6 +17,7 @@ from llm_cost_tracker.usage import NO_EXTRAS, TOKEN_TYPES, Extras, Tokens
 FUSD_PER_USD: Final = 10**15
 _FUSD_PER_TOKEN_PER_USD_PER_MTOK: Final = Decimal(10**9)
 _ZERO: Final = Decimal(0)
+_MILLION: Final = Decimal(1_000_000)
 
 Fusd = tuple[int, int, int, int, int, int, int, int]
 """Femto-dollars per token: the five token types, the 1-hour cache write, audio input, audio output."""
@@ -116,7 +117,10 @@ class ResolvedPrice:
         object.__setattr__(self, "_search_fusd", usd_to_fusd(self.base.per_web_search))
         object.__setattr__(self, "_tier_fusd", tuple((start, p.fusd()) for start, p in reversed(self.tiers)))
         object.__setattr__(
-            self, "_usd_per_token", {name: float(price) / 1e6 for name, price in self.base.by_token_type().items()}
+            self,
+            "_usd_per_token",
+            # From the decimal per token, so that $0.80 per million shows as 8e-07, not 8.000000000000001e-07.
+            {name: float(price / _MILLION) for name, price in self.base.by_token_type().items()},
         )
 
     def cost_fusd(self, tokens: Tokens, extras: Extras = NO_EXTRAS, requests: int = 0) -> int:
