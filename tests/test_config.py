@@ -100,3 +100,21 @@ def test_the_examples_are_valid() -> None:
     assert config.source_policy({"service.name": "other"}).usage_from == "spans"
     resolver = build_resolver(config)
     assert resolver.resolve("vllm", "llama-3.1-70b-instruct", 20_000) is not None
+
+
+def test_problems_come_in_file_order_with_a_suggestion_and_no_class_names() -> None:
+    text = """\
+version: llm-cost-tracker/v1
+limts: {}
+web:
+  listen_adress: 127.0.0.1:9464
+labels:
+  org: acme
+"""
+    with pytest.raises(InputFileError) as caught:
+        parse_model(text, "config.yaml", Config)
+    assert caught.value.problems == [
+        "config.yaml:2: limts: unknown key (did you mean limits?)",
+        "config.yaml:4: web.listen_adress: unknown key (did you mean listen_address?) (got '127.0.0.1:9464')",
+        "config.yaml:6: labels.org: expected a mapping (got 'acme')",
+    ]

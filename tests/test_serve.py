@@ -119,5 +119,14 @@ def test_address_in_use_is_a_clear_error(process: Process, tmp_path: Path) -> No
     write_config(config, int(process.otlp.rsplit(":", 1)[1]), free_port())
     result = run_cli("serve", "--config", str(config))
     assert result.returncode == 1
-    assert "cannot listen" in result.stderr
+    address = process.otlp.removeprefix("http://")
+    assert f"cannot listen on {address} (otlp.listen_address, --otlp.listen-address)" in result.stderr
     assert "in use" in result.stderr
+    assert "never awaited" not in result.stderr
+
+
+def test_one_address_for_both_listeners_is_refused_up_front() -> None:
+    port = free_port()
+    result = run_cli("serve", "--otlp.listen-address", f"127.0.0.1:{port}", "--web.listen-address", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert f"otlp.listen_address and web.listen_address are both 127.0.0.1:{port}" in result.stderr

@@ -423,3 +423,25 @@ def _send_until(
                 (firing.discard if status == "resolved" else firing.add)(i)
             if once:
                 return
+
+
+def test_an_alert_for_an_unknown_budget_is_logged(
+    start_server: Start, files: tuple[Path, Path], alert: Alerts, caplog: pytest.LogCaptureFixture
+) -> None:
+    budgets, routing = files
+    server = start_server(budgets_file=str(budgets), routing_file=str(routing))
+    with caplog.at_level("WARNING", logger="llm_cost_tracker.alertmanager.receiver"):
+        response = post(server, notification(alert(budget="renamed-budget")))
+    assert response.status_code == 200
+    assert response.json()["alerts"][0]["reason"] == "unknown_budget"
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("alert for unknown budget 'renamed-budget' ignored" in line and str(budgets) in line for line in lines)
+
+
+def test_routing_show_names_the_line_of_a_broken_file(tmp_path: Path) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("version: llm-cost-tracker/v1\noverrides: [\n  {from: gpt-4o\n")
+    result = run_cli("routing", "show", "--routing-file", str(routing))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{routing}:4:1: not valid YAML: expected ',' or '}}'"), result.stderr
+    assert "<unicode string>" not in result.stderr

@@ -58,8 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except InputFileError as exc:
         print(f"Invalid configuration: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"cannot listen: {exc}", file=sys.stderr)
+    except OSError as exc:  # runtime.ListenError names the address and the flag
+        print(exc if exc.__class__.__name__ == "ListenError" else f"cannot listen: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -132,8 +132,8 @@ def cmd_routing_show(args: argparse.Namespace) -> int:
         return 0
     try:
         document = store.read()
-    except RoutingFileError as exc:
-        print(f"{store.path}: {exc}", file=sys.stderr)
+    except RoutingFileError as exc:  # FILE:LINE:COLUMN: ..., as compilers and promtool say it
+        print(f"{store.path}:{exc.where + ':' if exc.where else ''} {exc}", file=sys.stderr)
         return 1
     print(f"{store.path}: generation {document.generation}, updated {document.updated_at or '-'}")
 

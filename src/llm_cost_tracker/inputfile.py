@@ -7,6 +7,8 @@ path and the bad value, and the loader raises once with all of them.
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,8 +98,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def validation_problems(exc: pydantic.ValidationError, path: str, node: yaml.Node | None) -> list[str]:
-    problems = []
+def validation_problems(
+    exc: pydantic.ValidationError, path: str, node: yaml.Node | None, model: type[pydantic.BaseModel] | None = None
+) -> list[str]:
+    """One line per problem, in the order of the file: ``FILE:LINE: key.path: message (got value)``."""
+    problems: list[tuple[int, str]] = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
         line = _line_of(node, loc)
@@ -105,12 +110,51 @@ def validation_problems(exc: pydantic.ValidationError, path: str, node: yaml.Nod
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+            known = _keys_at(model, loc[:-1]) if model is not None and loc else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6) if known else []
+            if close:
+                message += f" (did you mean {close[0]}?)"
         elif error["type"] == "missing":
             message = "required key is missing"
+        elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            message = "expected a mapping"  # not pydantic's "...or instance of LabelConfig"
         value = error.get("input")
         shown = "" if error["type"] == "missing" or isinstance(value, dict) else f" (got {_short(value)})"
-        problems.append(f"{where}: {format_loc(loc)}: {message}{shown}")
-    return problems
+        problems.append((line if line is not None else 1 << 30, f"{where}: {format_loc(loc)}: {message}{shown}"))
+    return [text for _, text in sorted(problems, key=lambda item: item[0])]
+
+
+def _keys_at(model: type[pydantic.BaseModel], loc: Iterable[int | str]) -> list[str]:
+    """The keys the model accepts at ``loc`` (a mapping's location in the file), for "did you mean"."""
+    current: Any = model
+    for part in loc:
+        current = _model_in(current)
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for name, f in current.model_fields.items() if part in (name, f.alias)),
+            None,
+        )
+        if field is None:
+            return []
+        current = field.annotation
+    current = _model_in(current)
+    if current is None:
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
+    """The model class an annotation holds: itself, or inside ``Optional``, ``list``, ``dict`` or ``Annotated``."""
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_model(path: str | Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
@@ -138,4 +182,4 @@ def parse_model(text: str, path: str, model: type[M], *, context: dict[str, Any]
     try:
         return model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:
-        raise InputFileError(path, validation_problems(exc, path, node)) from None
+        raise InputFileError(path, validation_problems(exc, path, node, model)) from None

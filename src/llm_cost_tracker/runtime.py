@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
@@ -28,6 +29,38 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class ListenError(OSError):
+    """A listener could not be opened; the message names the address and the flag that sets it."""
+
+
+def _listen(otlp: str, web: str) -> dict[str, socket.socket]:
+    """Both listening sockets, or ``ListenError`` (and neither)."""
+    if otlp == web and split_listen_address(otlp)[1] != 0:  # port 0: two ports the kernel picks
+        raise ListenError(
+            f"otlp.listen_address and web.listen_address are both {otlp}: give one of them another port "
+            "(--otlp.listen-address, --web.listen-address)"
+        )
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name, address, flag in (("otlp", otlp, "--otlp.listen-address"), ("web", web, "--web.listen-address")):
+            try:
+                sockets[name] = bind(address)
+            except OSError as exc:
+                raise ListenError(
+                    f"cannot listen on {address} ({name}.listen_address, {flag}): {exc.strerror or exc}"
+                    + (
+                        ": another process uses it; stop it or choose another port"
+                        if exc.errno == errno.EADDRINUSE
+                        else ""
+                    )
+                ) from None
+    except ListenError:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
 
 
 def bind(address: str) -> socket.socket:
@@ -103,11 +136,11 @@ async def serve_forever(
     """
     _lifecycle.seen.clear()  # this run's start and stop lines: once each
     config = service.config
-    sockets = {"otlp": bind(config.otlp.listen_address)}
     try:
-        sockets["web"] = bind(config.web.listen_address)
+        sockets = _listen(config.otlp.listen_address, config.web.listen_address)
     except OSError:
-        sockets["otlp"].close()
+        for coroutine in background or []:
+            coroutine.close()  # never started: not "never awaited"
         raise
     service.bound = {name: _address(sock) for name, sock in sockets.items()}
     servers: list[uvicorn.Server] = [

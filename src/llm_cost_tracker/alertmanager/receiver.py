@@ -189,6 +189,15 @@ class SwapReceiver:
                     ",".join(f"{o.from_}->{o.to}" for o in swaps) or "-",
                     document.generation,
                 )
+            elif outcome.reason == "unknown_budget":
+                # Most often rules generated from another budget file than the one serve reads.
+                log.warning(
+                    "alert for unknown budget %r ignored (fingerprint=%s): the budget file serve reads (%s) has no "
+                    "budget of that name; generate the rules from the same file",
+                    outcome.budget[:100],
+                    outcome.fingerprint[:32],
+                    self.config.budgets_file or "none given",
+                )
 
     # --- start-up ---------------------------------------------------------------------------
 

@@ -85,7 +85,11 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 class RoutingFileError(ValueError):
-    """The routing file cannot be read or is not a routing file."""
+    """The routing file cannot be read or is not a routing file; ``where``: ``LINE:COLUMN`` of a YAML error."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,9 @@ def parse(text: str) -> RoutingDocument:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RoutingFileError(f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise RoutingFileError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}", where) from None
     if raw is None:
         return RoutingDocument()
     return from_mapping(raw)
