@@ -14,7 +14,7 @@ SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -n
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test lint typecheck unit dates bench bench-exactness golden examples clean
+.PHONY: help run simulate demo test lint typecheck unit dates bench bench-exactness golden examples clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,7 +25,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-$(MODE): $(SOURCES) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet .
+	$(BIN)/python -m pip install --quiet '.[simulate]'
 	@rm -f $(VENV)/.installed-pure $(VENV)/.installed-compiled
 	@touch $@
 
@@ -36,6 +36,9 @@ $(VENV)/.installed-dev-$(MODE): $(SOURCES) | $(BIN)/python
 
 run: $(VENV)/.installed-$(MODE) ## install into .venv and serve on the bundled default config (ARGS=... for flags)
 	$(BIN)/llm-cost-tracker serve $(ARGS)
+
+simulate: $(VENV)/.installed-$(MODE) ## send simulated LLM traffic to the exporter `make run` started (ARGS=... for flags)
+	$(BIN)/llm-cost-tracker simulate $(ARGS)
 
 demo: $(VENV)/.installed-dev-$(MODE) ## exporter, Prometheus, Alertmanager and simulated apps from deploy/, until Ctrl-C
 	$(BIN)/python -m demo $(ARGS)

@@ -250,7 +250,8 @@ def main(endpoint: str, rate: float, duration: float, routing_file: str | None, 
         import opentelemetry.sdk  # noqa: F401
     except ImportError:
         print(
-            "simulate needs the OpenTelemetry SDK and OTLP exporter: pip install 'llm-cost-tracker[simulate]'",
+            "simulate needs the OpenTelemetry SDK and OTLP exporter: in a checkout, `make simulate` installs them "
+            "into .venv (or: .venv/bin/pip install '.[simulate]'); else pip install 'llm-cost-tracker[simulate]'",
             file=sys.stderr,
         )
         return 1
