@@ -91,7 +91,8 @@ def test_every_commands_help_ends_with_examples_that_parse() -> None:
     """Each leaf command's --help ends with examples; each example is a command line this parser accepts."""
     parser = build_parser()
     leaves = list(_leaf_parsers(parser))
-    assert len(leaves) == 8  # serve, prices lookup, tenants token, rules generate|check|schema, routing show, simulate
+    # serve, prices lookup, tenants token, rules generate|check|schema, reconcile, routing show, simulate
+    assert len(leaves) == 9
     for path, leaf in leaves:
         epilog = leaf.epilog or ""
         assert epilog.startswith("examples:\n"), path

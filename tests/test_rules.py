@@ -54,6 +54,7 @@ def test_every_generated_rule_file_passes_promtool_check(tmp_path: Path) -> None
         ("unit-unpriced", Resolution(offset_seconds=0)),  # no budget file: the alerts every rule file carries
         ("unit-overflow", Resolution(offset_seconds=0)),
         ("unit-offset", Resolution.parse("1m", "30s")),  # a month's end, read 30 s late
+        ("unit-capture", Resolution(offset_seconds=0)),  # tracked against billed, per provider, project and day
     ],
 )
 def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution) -> None:
@@ -84,9 +85,14 @@ def test_every_series_and_alert_carries_the_budget_and_its_match_labels() -> Non
     names = {b.name for b in budgets.budgets}
     for rule in group.rules:
         record = rule.to_dict().get("record", "")
-        if isinstance(record, str) and record.startswith("series:"):
-            assert not rule.labels  # the spend of each series, shared by every budget
-        elif rule.to_dict().get("alert") in ("LLMUnpricedModel", "LLMCostTrackerSeriesOverflow"):
+        if isinstance(record, str) and record.startswith(("series:", "provider:")):
+            assert not rule.labels  # the spend of each series (and provider), shared by every budget
+        elif rule.to_dict().get("alert") in (
+            "LLMUnpricedModel",
+            "LLMCostTrackerSeriesOverflow",
+            "LLMProviderBillNotCaptured",
+            "LLMProviderBillUnread",
+        ):
             assert "budget" not in rule.labels  # about calls or the exporter, whatever budget they fall under
         else:
             assert rule.labels["budget"] in names
@@ -125,6 +131,14 @@ def test_without_a_budget_file_only_the_spend_rules(capsys: pytest.CaptureFixtur
         "series:llm_requests:increase_exact",
         "LLMUnpricedModel",
         "LLMCostTrackerSeriesOverflow",
+        # tracked against billed (inert until serve polls a bill: docs/reconcile.md)
+        "provider:llm_cost_usd:previous_day",
+        "provider:llm_cost_usd:previous_day_start",
+        "provider:llm_cost_usd:day",
+        "provider:llm_cost_usd:day_start",
+        "provider:llm_cost_usd:capture_ratio",
+        "LLMProviderBillNotCaptured",
+        "LLMProviderBillUnread",
     ]
 
 

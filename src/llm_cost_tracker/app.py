@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp
 
 from llm_cost_tracker.alertmanager.receiver import SwapReceiver
+from llm_cost_tracker.billing.poller import BillPoller
 from llm_cost_tracker.clock import Clock, now_ns, system_clock
 from llm_cost_tracker.config import Config, load_config, split_listen_address
 from llm_cost_tracker.exporter.caps import DimensionLimits, Reservations
@@ -151,6 +152,8 @@ class Service:
         self._apply_tenants(tenants)
         self._configure_ledger(config, budgets)
         self.registry.register(_TenantOverflow(self.ledger))
+        self.bills = BillPoller(lambda: self.config, self.clock)
+        self.registry.register(self.bills)
         self.receiver = SwapReceiver(config, budgets, self.resolver, self.registry, self.clock)
         self.otlp_app = create_otlp_app(self.gate.admit, self.metrics, lambda: self.config.otlp.max_body_bytes)
         routing = RoutingFileCache(lambda: self.config.routing_file)
@@ -251,6 +254,7 @@ class Service:
             admitted.ingestor.apply_config(config, resolver)
         self._apply_tenants(tenants)
         self._configure_ledger(config, budgets)
+        self.config = config  # what reads the config live (body limits, routing file, bills) sees the new one
         self.metrics.reload_success.set(1)
         self.metrics.reload_timestamp.set_to_current_time()
         log.info("configuration reloaded")
@@ -290,4 +294,4 @@ def run(config_path: str | None, apply_flags: Callable[[Config], Config]) -> Non
         runner: Callable[..., None] = uvloop.run
     except ImportError:
         runner = asyncio.run
-    runner(serve_forever(service, background=[collect_garbage_periodically()]))
+    runner(serve_forever(service, background=[collect_garbage_periodically(), service.bills.run()]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from llm_cost_tracker import __version__
@@ -153,6 +153,96 @@ def cmd_routing_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Billed against tracked, per provider, project and UTC day."""
+    from llm_cost_tracker import reconcile
+    from llm_cost_tracker.config import load_config
+    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.rules.model import Resolution
+
+    now = datetime.fromtimestamp(args.clock(), UTC)
+    try:
+        offset = Resolution.parse("1m", args.query_offset).offset_seconds
+        if args.period:
+            start, end = reconcile.month_window(args.period)
+        elif args.from_ or args.to:
+            if not (args.from_ and args.to):
+                raise ValueError("--from and --to go together (or give --period YYYY-MM)")
+            start, end = reconcile.parse_day(args.from_, "--from"), reconcile.parse_day(args.to, "--to")
+            if end <= start:
+                raise ValueError(f"--to ({args.to}) must be after --from ({args.from_})")
+        else:
+            start, end = reconcile.default_window(now.date())
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except InputFileError as exc:
+        print(f"Invalid configuration: {exc}", file=sys.stderr)
+        return 1
+    if config.reconcile is None:
+        print(
+            f"{args.config or '(bundled default config)'}: no `reconcile:` section: list the providers whose bills "
+            "to read (docs/reconcile.md)",
+            file=sys.stderr,
+        )
+        return 1
+    end = min(end, now.date() + timedelta(days=1))
+    try:
+        history = PrometheusHistory(
+            args.prometheus_url,
+            http_config_file=args.http_config_file,
+            timeout_seconds=args.prometheus_timeout,
+            query_offset_seconds=offset,
+        )
+        result = reconcile.run(config.reconcile, history, start, end, by_model=args.by == "model", now=now)
+    except InputFileError as exc:
+        print(f"Invalid --http.config.file: {exc}", file=sys.stderr)
+        return 1
+    except (reconcile.ReconcileError, HistoryError) as exc:
+        print(f"reconcile: {exc}", file=sys.stderr)
+        return 1
+    if end > now.date():
+        result.notes.append(f"{now.date()} is not over: its figures are partial on both sides")
+    reconcile.write(reconcile.render(result, args.format), args.output)
+    if args.format != "table":
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def add_prometheus_flags(parser: argparse.ArgumentParser) -> None:
+    """How a command reads the user's Prometheus (as promtool's query commands do)."""
+    parser.add_argument(
+        "--prometheus.url",
+        dest="prometheus_url",
+        required=True,
+        metavar="URL",
+        help="Prometheus to read, e.g. http://127.0.0.1:9090 (Mimir, Thanos: their Prometheus API prefix)",
+    )
+    parser.add_argument(
+        "--http.config.file",
+        dest="http_config_file",
+        metavar="FILE",
+        help="Prometheus http_config file: basic_auth, authorization (bearer), tls_config",
+    )
+    parser.add_argument(
+        "--prometheus.timeout",
+        dest="prometheus_timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for each query (default 60)",
+    )
+    parser.add_argument(
+        "--query-offset",
+        default="10s",
+        metavar="DURATION",
+        help="the --query-offset the rules were generated with (default 10s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-cost-tracker",
@@ -251,6 +341,32 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_tenants_token)
 
     add_rules_commands(commands)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="compare what OpenAI and Anthropic billed with what was tracked, per project and UTC day",
+        **examples(
+            "llm-cost-tracker reconcile --config llm-cost-tracker.yaml --prometheus.url http://127.0.0.1:9090",
+            "llm-cost-tracker reconcile --config llm-cost-tracker.yaml --prometheus.url http://prom:9090 "
+            "--period 2026-11 --by model",
+            "llm-cost-tracker reconcile --config c.yaml --prometheus.url http://prom:9090 "
+            "--from 2026-11-01 --to 2026-11-08 --format json -o week.json",
+        ),
+    )
+    reconcile.add_argument(
+        "--config", metavar="FILE", required=True, help="configuration file with a reconcile: section"
+    )
+    add_prometheus_flags(reconcile)
+    window = reconcile.add_mutually_exclusive_group()
+    window.add_argument("--period", metavar="YYYY-MM", help="a calendar month (default: this month's complete days)")
+    window.add_argument("--from", dest="from_", metavar="DAY", help="first UTC day, e.g. 2026-11-01 (with --to)")
+    reconcile.add_argument("--to", metavar="DAY", help="the UTC day after the last one (exclusive)")
+    reconcile.add_argument(
+        "--by", choices=("project", "model"), default="project", help="rows per project (default) or per model too"
+    )
+    reconcile.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    reconcile.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    reconcile.set_defaults(func=cmd_reconcile)
 
     routing = command_group(commands.add_parser("routing", help="the routing file of model swaps"), "routing_command")
     show = routing.add_parser(

@@ -216,6 +216,37 @@ class WebhookConfig(_Strict):
         return self
 
 
+class ProviderBilling(_Strict):
+    """One provider organisation whose bill ``reconcile`` (and ``serve``, polling) reads."""
+
+    provider: Literal["openai", "anthropic"]
+    admin_key_file: Path
+    """File holding the organisation's admin key (OpenAI ``sk-admin-…``, Anthropic ``sk-ant-admin…``)."""
+    base_url: Annotated[str, pydantic.Field(pattern=r"^https?://[^/]")] | None = None
+    """The API's base URL; ``null`` for the provider's public API."""
+    projects: dict[
+        Annotated[str, pydantic.Field(min_length=1, max_length=256)],
+        Annotated[str, pydantic.Field(min_length=1, max_length=128)],
+    ] = {}
+    """Provider project (OpenAI) or workspace (Anthropic) id → the ``project`` label its calls carry; ``default``
+    stands for the default project or workspace. An id not listed is reported under its own name."""
+
+
+class ReconcileConfig(_Strict):
+    providers: Annotated[list[ProviderBilling], pydantic.Field(min_length=1)]
+    poll_interval_seconds: Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)] = 3600.0
+    """How often ``serve`` reads the bills into ``llm_provider_billed_usd`` (0: ``serve`` does not poll)."""
+    max_models: Annotated[int, pydantic.Field(ge=1, le=10_000)] = 200
+    """Most (provider, project, model) series of the polled token gauges; the rest are summed as model ``other``."""
+
+    @pydantic.field_validator("poll_interval_seconds")
+    @classmethod
+    def _not_too_often(cls, value: float) -> float:
+        if 0 < value < 60:
+            raise ValueError("at least 60 (Anthropic asks for at most one poll a minute), or 0 for no polling")
+        return value
+
+
 class Config(_Strict):
     version: Literal["llm-cost-tracker/v1"]
     otlp: OtlpConfig = OtlpConfig()
@@ -231,6 +262,8 @@ class Config(_Strict):
     """The budget file whose swaps the receiver applies (``serve --budgets``)."""
     tenants_file: Path | None = None
     """Tenants, their tokens, projects and limits (``--tenants.file``); without it, ingest is open (one org)."""
+    reconcile: ReconcileConfig | None = None
+    """The providers' bills, for ``reconcile`` and the ``llm_provider_billed_usd`` gauges (docs/reconcile.md)."""
 
     def label_mapping(self) -> LabelMapping:
         def sources(config: LabelConfig) -> tuple[LabelSource, ...]:
@@ -277,8 +310,19 @@ def _resolve_relative(config: Config, base: Path) -> Config:
                 "client_ca_file": at(tls.client_ca_file),
             }
         )
+    reconcile = config.reconcile
+    if reconcile is not None:
+        reconcile = reconcile.model_copy(
+            update={
+                "providers": [
+                    entry.model_copy(update={"admin_key_file": at(entry.admin_key_file)})
+                    for entry in reconcile.providers
+                ]
+            }
+        )
     return config.model_copy(
         update={
+            "reconcile": reconcile,
             "otlp": config.otlp.model_copy(update={"tls": tls}),
             "web": config.web.model_copy(update={"config_file": at(config.web.config_file)}),
             "tenants_file": at(config.tenants_file),

@@ -140,6 +140,94 @@ def data_quality_alerts(match: Mapping[str, str] | None = None) -> list[Alerting
     ]
 
 
+BILLED: Final = "llm_provider_billed_usd"
+BILLED_DAY: Final = "llm_provider_billed_day_timestamp_seconds"
+PROVIDER_DAY: Final = "provider:llm_cost_usd:day"
+PROVIDER_DAY_START: Final = "provider:llm_cost_usd:day_start"
+PROVIDER_PREVIOUS_DAY: Final = "provider:llm_cost_usd:previous_day"
+PREVIOUS_DAY_START: Final = "provider:llm_cost_usd:previous_day_start"
+CAPTURE: Final = "provider:llm_cost_usd:capture_ratio"
+CAPTURE_BAND: Final = (0.98, 1.02)
+CAPTURE_MIN_BILLED_USD: Final = 1.0
+"""Days billed less than this are not judged: a few cents of rounding would move the ratio past the band."""
+POLLS: Final = "llm_provider_billing_polls_total"
+POLL_WINDOW: Final = "3h"
+CAPTURE_FOR: Final = "3h"
+"""How long a day's ratio must stay out of the band: the providers' figures for a day settle within hours."""
+
+
+def capture_rules(resolution: Resolution = Resolution()) -> list[RecordingRule | AlertingRule]:
+    """Yesterday's tracked spend per (provider, project), held all day, against the bill ``serve`` polls.
+
+    The tracked side is a running total of the UTC day (``provider:llm_cost_usd:day``, the increases summed as a
+    calendar budget sums them) and the day before's final total (``previous_day``), taken at the first
+    evaluation of a new day and held until the next. Each pair carries the start of the day its value belongs
+    to, so that a pair which stopped spending is not carried into a later day. The bill side is
+    ``llm_provider_billed_usd`` (the last complete UTC day, docs/reconcile.md); the ratio is recorded only
+    while both sides are of the same day.
+    """
+    start = promql.period_start("day", resolution.offset_seconds)
+    pair = "on (provider, project)"
+
+    def of_day(series: str, start_series: str, day_start: str) -> str:
+        return (
+            f"last_over_time({series}[1d])\n  and {pair}\n"
+            f"  (last_over_time({start_series}[1d]) == on () group_left () ({day_start}))"
+        )
+
+    today = of_day(PROVIDER_DAY, PROVIDER_DAY_START, start)
+    increase = f"sum by (provider, project) ({SERIES_INCREASE})"
+    billed = f"max by (provider, project) ({BILLED})"
+    low, high = CAPTURE_BAND
+    return [
+        # Before the day's total: at a new day's first evaluation, the last total is still the day before's.
+        RecordingRule(
+            PROVIDER_PREVIOUS_DAY,
+            f"(\n  {of_day(PROVIDER_PREVIOUS_DAY, PREVIOUS_DAY_START, start)}\n)\nor\n"
+            f"(\n  {of_day(PROVIDER_DAY, PROVIDER_DAY_START, f'{start} - 86400')}\n)",
+        ),
+        RecordingRule(PREVIOUS_DAY_START, f"{PROVIDER_PREVIOUS_DAY} * 0 + on () group_left () ({start})"),
+        RecordingRule(PROVIDER_DAY, f"(\n  ({today})\n  + {pair}\n  {increase}\n)\nor\n({today})\nor\n{increase}"),
+        RecordingRule(PROVIDER_DAY_START, f"{PROVIDER_DAY} * 0 + on () group_left () ({start})"),
+        RecordingRule(
+            CAPTURE,
+            f"round(\n  (\n    {PROVIDER_PREVIOUS_DAY}\n    or {pair} ({billed} * 0)\n  )\n"
+            f"  / {pair}\n  ({billed} >= {CAPTURE_MIN_BILLED_USD!r})\n  * 1e6\n) / 1e6\n"
+            f"and on (provider)\n"
+            f"(max by (provider) ({BILLED_DAY}) == on () group_left () ({start} - 86400))",
+        ),
+        AlertingRule(
+            alert="LLMProviderBillNotCaptured",
+            expr=f"{CAPTURE} < {low!r} or {CAPTURE} > {high!r}",
+            labels={"severity": "warning"},
+            annotations={
+                "summary": "Tracked {{ $labels.provider }} spend of {{ $labels.project }} yesterday was "
+                "{{ $value | humanizePercentage }} of the bill",
+                "description": "For the last complete UTC day, the exporter priced {{ $value | humanizePercentage }} "
+                "of what {{ $labels.provider }} billed for project {{ $labels.project }} (expected "
+                f"{low:.0%} to {high:.0%}). Run `llm-cost-tracker reconcile --by model` for the day to see "
+                "which model the difference comes from.",
+                "runbook_url": f"{RUNBOOK}#llmproviderbillnotcaptured",
+            },
+            for_=CAPTURE_FOR,
+        ),
+        AlertingRule(
+            alert="LLMProviderBillUnread",
+            expr=f'sum by (provider) (increase({POLLS}{{outcome="error"}}[{POLL_WINDOW}])) > 0\n'
+            f"unless on (provider)\n"
+            f'sum by (provider) (increase({POLLS}{{outcome="success"}}[{POLL_WINDOW}])) > 0',
+            labels={"severity": "warning"},
+            annotations={
+                "summary": "The {{ $labels.provider }} bill could not be read for 3 hours",
+                "description": "Every read of the {{ $labels.provider }} cost API in the last 3 hours failed, so "
+                "LLMProviderBillNotCaptured judges old figures or none. The exporter's log says why (a revoked "
+                "admin key, a rate limit, the API down).",
+                "runbook_url": f"{RUNBOOK}#llmproviderbillunread",
+            },
+        ),
+    ]
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
 
@@ -302,6 +390,8 @@ def generate(spec: BudgetFile | None, resolution: Resolution = Resolution(), org
     """
     match = {"org": org} if org is not None else None
     rules: list[RecordingRule | AlertingRule] = [*spend_rules(resolution, match), *data_quality_alerts(match)]
+    if org is None:  # a provider bills its own organisation, which no tracker org's rule file sees whole
+        rules += capture_rules(resolution)
     for budget in spec.budgets if spec is not None else ():
         if org is not None and budget.match.get("org") != org:
             continue

@@ -151,6 +151,18 @@ def calendar_spend(period: str, total: str, start: str, increase: str, zero: str
     )
 
 
+def period_sum(record: str, seconds: int) -> str:
+    """The sum of the increases ``record`` (a selector of recorded increases) holds for one period of ``seconds``,
+    evaluated at the period's end plus the rules' query offset.
+
+    This is a report's "spend in (start, end]": an increase recorded at ``t`` covers the interval that ended at
+    ``t - offset`` and belongs to the period that holds ``t - offset - 1 ms`` (``_now``), so the period's
+    increases are those recorded in ``(start + offset, end + offset]``. A range one millisecond shorter than the
+    period holds exactly those, whether the engine includes the range's left edge (Prometheus 2) or not (3).
+    """
+    return f"sum_over_time({record}[{seconds * 1000 - 1}ms])"
+
+
 def seconds_left(period: str, lag_s: int = 0) -> str:
     """Seconds until the calendar period of the evaluation's data ends, as a one-element vector."""
     now = f"vector(time() - {lag_s})" if lag_s else "vector(time())"
