@@ -10,7 +10,7 @@ PURE   ?=
 MODE   := $(if $(PURE),pure,compiled)
 export LLM_COST_TRACKER_PURE_PYTHON := $(if $(PURE),1,0)
 
-SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -name '*.yaml' -o -name 'py.typed')
+SOURCES := pyproject.toml setup.py mypyc.ini $(shell find src -name '*.py' -o -name '*.yaml' -o -name '*.html' -o -name 'py.typed')
 
 .DEFAULT_GOAL := help
 

@@ -204,3 +204,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Prometheus holding four days of backfilled LLM spend and a stand-in provider billing them
+    (``tests/history_world.py``), shared by the reconcile and report tests."""
+    from tests.history_world import build_world
+
+    promtool, binary = need_binary("promtool"), need_binary("prometheus")
+    with build_world(tmp_path_factory.mktemp("history"), promtool, binary) as built:
+        yield built

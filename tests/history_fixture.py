@@ -26,7 +26,7 @@ Series = tuple[str, Mapping[str, str], Sequence[tuple[float, float]]]
 
 
 def openmetrics(series: Iterable[Series]) -> str:
-    """The OpenMetrics text of counters with timestamped samples, one family after another."""
+    """The OpenMetrics text of counters (``*_total``) and gauges with timestamped samples, family by family."""
     families: dict[str, list[str]] = {}
     for name, labels, samples in series:
         label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
@@ -34,8 +34,8 @@ def openmetrics(series: Iterable[Series]) -> str:
         lines += [f"{name}{{{label_text}}} {value!r} {stamp:.3f}" for stamp, value in samples]
     out = []
     for name, lines in families.items():
-        family = name.removesuffix("_total")
-        out += [f"# TYPE {family} counter", *lines]
+        kind = "counter" if name.endswith("_total") else "gauge"
+        out += [f"# TYPE {name.removesuffix('_total')} {kind}", *lines]
     return "\n".join([*out, "# EOF"]) + "\n"
 
 

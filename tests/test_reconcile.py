@@ -9,135 +9,14 @@ computed here from the calls, independently of the code under test.
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from llm_cost_tracker import cli
 from llm_cost_tracker.reconcile import default_window, month_window, parse_day
-from llm_cost_tracker.rules.generator import Resolution
-from tests.billing_server import ANTHROPIC_KEY, OPENAI_KEY, Bill, billing_server
-from tests.conftest import need_binary
-from tests.history_fixture import BackfilledPrometheus, Series
-
-FIRST, END = date(2025, 12, 30), date(2026, 1, 2)  # reconciled: Dec 30, Dec 31, Jan 1 (a year's end)
-HISTORY = (date(2025, 12, 29), date(2026, 1, 3))  # history: a day more on each side
-SCRAPE = 60
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp()
-SERIES = (  # provider, project label, provider project id, model
-    ("openai", "checkout", "proj_checkout", "gpt-4o-2024-08-06"),
-    ("openai", "search", "proj_search", "gpt-4o-mini-2024-07-18"),
-    ("anthropic", "support", None, "claude-sonnet-4-5-20250929"),  # the default workspace
-)
-UNINSTRUMENTED = Decimal("3.25")
-"""search's daily spend the exporter never saw (an app without instrumentation)."""
-
-
-@dataclass(frozen=True)
-class Call:
-    at: float
-    usd: Decimal
-    input: int
-    output: int
-
-
-def _calls(seed: int) -> list[Call]:
-    """A call every 7 to 30 minutes, none within 5 minutes of a midnight (a boundary is as fine as the
-    rule interval: docs/exactness.md)."""
-    rng = random.Random(seed)
-    start = datetime(*HISTORY[0].timetuple()[:3], tzinfo=UTC).timestamp()
-    end = datetime(*HISTORY[1].timetuple()[:3], tzinfo=UTC).timestamp()
-    calls, at = [], start + 600.0
-    while at < end - 600:
-        if 300 < at % 86400 < 86100:
-            calls.append(Call(at, Decimal(rng.randint(10, 500)) / 10000, rng.randint(100, 5000), rng.randint(10, 900)))
-        at += rng.randint(420, 1800)
-    return calls
-
-
-def _counter(calls: list[Call], value: str) -> list[tuple[float, float]]:
-    """Scraped every minute from the history's start (the first sample is the 0 before any call)."""
-    start = datetime(*HISTORY[0].timetuple()[:3], tzinfo=UTC).timestamp() + 30
-    end = datetime(*HISTORY[1].timetuple()[:3], tzinfo=UTC).timestamp()
-    samples, total, index, t = [], Decimal(0), 0, start
-    while t < end:
-        while index < len(calls) and calls[index].at <= t:
-            total += getattr(calls[index], value) if value != "usd" else calls[index].usd
-            index += 1
-        samples.append((t, float(total)))
-        t += SCRAPE
-    return samples
-
-
-def _day(at: float) -> date:
-    return datetime.fromtimestamp(at, UTC).date()
-
-
-@dataclass
-class World:
-    prometheus: BackfilledPrometheus
-    config: Path
-    bill: Bill
-    truth: dict[tuple[str, str, date], Decimal]
-    """Tracked truth: (provider, project label, day) → what the exporter priced."""
-    tokens: dict[tuple[str, str, date], dict[str, int]]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    promtool, binary = need_binary("promtool"), need_binary("prometheus")
-    workdir = tmp_path_factory.mktemp("reconcile")
-    series: list[Series] = []
-    truth: dict[tuple[str, str, date], Decimal] = {}
-    tokens: dict[tuple[str, str, date], dict[str, int]] = {}
-    bill = Bill()
-    for seed, (provider, project, project_id, model) in enumerate(SERIES):
-        calls = _calls(seed)
-        labels = {"org": "acme", "project": project, "provider": provider, "model": model, "operation": "chat"}
-        labels |= {"job": "llm-cost-tracker", "instance": "exporter:9464"}
-        series.append(("llm_cost_usd_total", labels, _counter(calls, "usd")))
-        series.append(("llm_tokens_total", {**labels, "token_type": "input"}, _counter(calls, "input")))
-        series.append(("llm_tokens_total", {**labels, "token_type": "output"}, _counter(calls, "output")))
-        for call in calls:
-            key = (provider, project, _day(call.at))
-            truth[key] = truth.get(key, Decimal(0)) + call.usd
-            counts = tokens.setdefault(key, {"input": 0, "cache_read": 0, "output": 0, "requests": 0})
-            counts["input"] += call.input
-            counts["output"] += call.output
-            counts["requests"] += 1
-        for (p, label, day), usd in truth.items():
-            if (p, label) == (provider, project):
-                extra = UNINSTRUMENTED if project == "search" else Decimal(0)
-                bill.costs[(provider, project_id, day, model)] = usd + extra
-                bill.tokens[(provider, project_id, day, model)] = tokens[(p, label, day)]
-    bill.costs[("openai", "proj_new", date(2025, 12, 31), "")] = Decimal("2.00")  # a project nobody mapped
-
-    prometheus = BackfilledPrometheus(workdir, promtool, binary)
-    prometheus.load_counters(series)
-    prometheus.start()
-    with billing_server(bill) as base_url:
-        (workdir / "openai.key").write_text(OPENAI_KEY + "\n")
-        (workdir / "anthropic.key").write_text(ANTHROPIC_KEY)
-        config = workdir / "config.yaml"
-        config.write_text(
-            "version: llm-cost-tracker/v1\n"
-            "reconcile:\n"
-            "  providers:\n"
-            f"    - {{provider: openai, admin_key_file: openai.key, base_url: '{base_url}',\n"
-            "       projects: {proj_checkout: checkout, proj_search: search}}\n"
-            f"    - {{provider: anthropic, admin_key_file: anthropic.key, base_url: '{base_url}',\n"
-            "       projects: {default: support}}\n"
-        )
-        world = World(prometheus, config, bill, truth, tokens)
-        try:
-            yield world
-        finally:
-            prometheus.stop()
+from tests.history_world import END, FIRST, NOW, UNINSTRUMENTED, World, backfilled
 
 
 def _reconcile(world: World, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[int, str, str]:
@@ -145,13 +24,6 @@ def _reconcile(world: World, capsys: pytest.CaptureFixture[str], *flags: str) ->
     code = cli.main(argv, clock=lambda: NOW)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def _backfilled(world: World) -> None:
-    if not (world.prometheus.workdir / "rule-blocks").exists():
-        start = datetime(*HISTORY[0].timetuple()[:3], tzinfo=UTC)
-        end = datetime(*HISTORY[1].timetuple()[:3], tzinfo=UTC)
-        world.prometheus.backfill_rules(start, end, Resolution())
 
 
 def test_without_the_spend_rules_it_says_to_load_them(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,7 +36,7 @@ def test_without_the_spend_rules_it_says_to_load_them(world: World, capsys: pyte
 
 
 def test_billed_against_tracked_per_project_and_day(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    _backfilled(world)
+    backfilled(world)
     code, out, err = _reconcile(world, capsys, "--from", FIRST.isoformat(), "--to", END.isoformat(), "--format", "json")
     assert code == 0, err
     rows = json.loads(out)["rows"]
@@ -189,7 +61,7 @@ def test_billed_against_tracked_per_project_and_day(world: World, capsys: pytest
 
 
 def test_by_model_compares_tokens_and_anthropic_dollars(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    _backfilled(world)
+    backfilled(world)
     code, out, err = _reconcile(world, capsys, "--period", "2025-12", "--by", "model", "--format", "json")
     assert code == 0, err
     rows = json.loads(out)["rows"]
@@ -221,7 +93,7 @@ def test_by_model_compares_tokens_and_anthropic_dollars(world: World, capsys: py
 
 
 def test_table_and_csv(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    _backfilled(world)
+    backfilled(world)
     code, out, _ = _reconcile(world, capsys, "--from", "2025-12-31", "--to", "2026-01-01")
     assert code == 0
     lines = out.splitlines()

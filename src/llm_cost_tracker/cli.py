@@ -212,6 +212,76 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_window(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
+    """``--period YYYY-MM`` or ``--from``/``--to`` (instants, UTC unless an offset is given); default: this month
+    to now. Raises ``ValueError``."""
+    from llm_cost_tracker.reconcile import month_window
+
+    def at(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    if args.period:
+        first, following = month_window(args.period)
+        return at(first), at(following)
+    if args.from_ or args.to:
+        if not args.from_:
+            raise ValueError("--to needs --from (or give --period YYYY-MM)")
+        start = _instant(args.from_)
+        end = _instant(args.to) if args.to else now
+        if end <= start:
+            raise ValueError(f"--to ({_iso(end)}) must be after --from ({_iso(start)})")
+        return start, end
+    return at(now.date().replace(day=1)), now
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """What was spent in a period, by the labels of ``--by``."""
+    from llm_cost_tracker import report
+    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.rules.model import Resolution
+    from llm_cost_tracker.rules.spec import load_budgets
+
+    now = datetime.fromtimestamp(args.clock(), UTC).replace(microsecond=0)
+    try:
+        offset = Resolution.parse("1m", args.query_offset).offset_seconds
+        start, end = _report_window(args, now)
+        by = tuple(name.strip() for name in args.by.split(",") if name.strip())
+        unknown = [name for name in by if name not in report.GROUP_LABELS]
+        if unknown or len(set(by)) != len(by):
+            raise ValueError(
+                f"--by {args.by!r}: a comma-separated list of distinct labels among {', '.join(report.GROUP_LABELS)}"
+            )
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        budgets = load_budgets(args.budgets) if args.budgets else None
+        history = PrometheusHistory(
+            args.prometheus_url,
+            http_config_file=args.http_config_file,
+            timeout_seconds=args.prometheus_timeout,
+            query_offset_seconds=offset,
+        )
+        result = report.build(history, start, end, by, now=now, budgets=budgets, detail=args.format == "html")
+    except InputFileError as exc:
+        print(f"Invalid input file: {exc}", file=sys.stderr)
+        return 1
+    except HistoryError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 1
+    from llm_cost_tracker.reconcile import write
+
+    write(report.render(result, args.format, now), args.output)
+    if args.format not in ("table", "html"):
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def add_prometheus_flags(parser: argparse.ArgumentParser) -> None:
     """How a command reads the user's Prometheus (as promtool's query commands do)."""
     parser.add_argument(
@@ -341,6 +411,32 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=cmd_tenants_token)
 
     add_rules_commands(commands)
+
+    report = commands.add_parser(
+        "report",
+        help="what was spent in a period, by org, project, model: table, csv, json or html",
+        **examples(
+            "llm-cost-tracker report --prometheus.url http://127.0.0.1:9090 --period 2026-11",
+            "llm-cost-tracker report --prometheus.url http://prom:9090 --period 2026-11 --by project --format csv "
+            "-o chargeback.csv",
+            "llm-cost-tracker report --prometheus.url http://prom:9090 --budgets budgets.yaml --format html "
+            "-o november.html --period 2026-11",
+        ),
+    )
+    add_prometheus_flags(report)
+    span = report.add_mutually_exclusive_group()
+    span.add_argument("--period", metavar="YYYY-MM", help="a calendar month, UTC (default: this month to now)")
+    span.add_argument(
+        "--from", dest="from_", metavar="TIME", help="start, exclusive: 2026-11-01 or 2026-11-01T00:00:00Z"
+    )
+    report.add_argument("--to", metavar="TIME", help="end, inclusive (default: now)")
+    report.add_argument(
+        "--by", default="org,project,model", metavar="LABELS", help="group by these labels (default org,project,model)"
+    )
+    report.add_argument("--format", choices=("table", "csv", "json", "html"), default="table", help="output format")
+    report.add_argument("--budgets", metavar="FILE", help="budget file: the HTML report shows each budget's status")
+    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    report.set_defaults(func=cmd_report)
 
     reconcile = commands.add_parser(
         "reconcile",

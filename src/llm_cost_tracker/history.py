@@ -27,6 +27,7 @@ from urllib3.util.retry import Retry
 
 from llm_cost_tracker.inputfile import load_model
 from llm_cost_tracker.rules import promql
+from llm_cost_tracker.rules.generator import SERIES_INCREASE
 
 TOKENS_INCREASE: Final = "series:llm_tokens:increase_exact"
 REQUESTS_INCREASE: Final = "series:llm_requests:increase_exact"
@@ -206,15 +207,29 @@ class PrometheusHistory:
                 values.append(DailyValue(key, day, float(value)))
         return values
 
-    def count_series(self, metric: str, start: date, end: date) -> int:
-        """How many series of ``metric`` have samples in ``[start, end)`` (0: the rules or exporter are missing)."""
-        days = max(1, (end - start).days)
-        at = datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() + self.offset
-        result = self._call(
-            f"a count of {metric}",
-            lambda: self.client.custom_query(f"count(last_over_time({metric}[{days}d]))", params={"time": at}),
+    def instant(self, expr: str, at: datetime, what: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query's series (labels, value) at ``at``."""
+        result = self._call(what, lambda: self.client.custom_query(expr, params={"time": at.timestamp()}))
+        return [(dict(series.get("metric", {})), float(series["value"][1])) for series in result]
+
+    def count_series(self, metric: str, start: datetime, end: datetime) -> int:
+        """How many series of ``metric`` have samples in ``(start, end]`` (0: the rules or exporter are missing)."""
+        seconds = max(1, round((end - start).total_seconds()))
+        at = end + timedelta(seconds=self.offset)
+        result = self.instant(f"count(last_over_time({metric}[{seconds}s]))", at, f"a count of {metric}")
+        return int(result[0][1]) if result else 0
+
+    def missing_spend_rules(self, start: datetime, end: datetime) -> str | None:
+        """Why nothing was found, when it is that the spend rules are not loaded; ``None`` otherwise."""
+        if self.count_series(SERIES_INCREASE, start, end) or self.count_series(REQUESTS_INCREASE, start, end):
+            return None
+        if not self.count_series("llm_cost_usd_total", start, end):
+            return None
+        return (
+            f"Prometheus at {self.url} has llm_cost_usd_total but not {SERIES_INCREASE}: load the spend rules "
+            "(`llm-cost-tracker rules generate -o llm-cost.rules.yaml`, in rule_files); reports and reconcile read "
+            "what they record, so that their figures are the budgets'"
         )
-        return int(float(result[0]["value"][1])) if result else 0
 
     def retention_start(self, now: datetime) -> datetime | None:
         """The oldest time this Prometheus keeps (``--storage.tsdb.retention.time``), if it says."""

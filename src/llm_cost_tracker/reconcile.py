@@ -24,7 +24,7 @@ from llm_cost_tracker.billing.model import BillingSource, UsedTokens
 from llm_cost_tracker.billing.sources import ReconcileError as ReconcileError
 from llm_cost_tracker.billing.sources import open_source
 from llm_cost_tracker.config import ProviderBilling, ReconcileConfig
-from llm_cost_tracker.history import REQUESTS_INCREASE, TOKENS_INCREASE, PrometheusHistory
+from llm_cost_tracker.history import TOKENS_INCREASE, HistoryError, PrometheusHistory
 from llm_cost_tracker.rules.generator import SERIES_INCREASE
 
 TOKEN_COLUMNS: Final = ("input", "cache_read", "cache_write", "output")
@@ -180,20 +180,17 @@ def reconcile(
 
 def _explain_no_tracked(history: PrometheusHistory, start: date, end: date, result: Reconciliation) -> None:
     """No tracked spend at all: the spend rules are not loaded (an error), or nothing was scraped (a note)."""
-    from llm_cost_tracker.history import HistoryError
-
-    if history.count_series(SERIES_INCREASE, start, end) or history.count_series(REQUESTS_INCREASE, start, end):
-        return
-    if history.count_series("llm_cost_usd_total", start, end):
-        raise HistoryError(
-            f"Prometheus at {history.url} has llm_cost_usd_total but not {SERIES_INCREASE}: load the spend rules "
-            "(`llm-cost-tracker rules generate -o llm-cost.rules.yaml`, in rule_files); reconcile reads what they "
-            "record, so that its figures are the budgets'"
-        )
+    message = history.missing_spend_rules(_midnight(start), _midnight(end))
+    if message is not None:
+        raise HistoryError(message)
     result.notes.append(
         f"Prometheus at {history.url} holds no LLM spend for these days: is it scraping the exporter, and are "
         "the spend rules loaded?"
     )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def default_window(today: date) -> tuple[date, date]:
