@@ -78,10 +78,22 @@ class BackfilledPrometheus:
             self.process = None
 
     def load_counters(self, series: Iterable[Series]) -> None:
-        """The exporter's counters, as blocks; Prometheus must not be running (it is started after)."""
-        source = self.workdir / "counters.om.txt"
-        source.write_text(openmetrics(series))
-        self._run("tsdb", "create-blocks-from", "openmetrics", str(source), str(self.data))
+        """The exporter's counters, as blocks; Prometheus must not be running (it is started after).
+
+        One input file per UTC day: promtool 2.42 reads its whole input once per 2-hour block it writes,
+        so a month in one file takes a minute, and a file a day a few seconds."""
+        by_day: dict[int, list[Series]] = {}
+        for name, labels, samples in series:
+            days: dict[int, list[tuple[float, float]]] = {}
+            for stamp, value in samples:
+                days.setdefault(int(stamp // 86400), []).append((stamp, value))
+            for day, part in days.items():
+                by_day.setdefault(day, []).append((name, labels, part))
+        for day, parts in sorted(by_day.items()):
+            source = self.workdir / f"counters-{day}.om.txt"
+            source.write_text(openmetrics(parts))
+            self._run("tsdb", "create-blocks-from", "openmetrics", "--quiet", str(source), str(self.data))
+            source.unlink()
 
     def backfill_rules(
         self, start: datetime, end: datetime, resolution: Resolution, groups: Sequence[RuleGroup] | None = None

@@ -91,8 +91,9 @@ def test_every_commands_help_ends_with_examples_that_parse() -> None:
     """Each leaf command's --help ends with examples; each example is a command line this parser accepts."""
     parser = build_parser()
     leaves = list(_leaf_parsers(parser))
-    # serve, prices lookup, tenants token, rules generate|check|schema, reconcile, routing show, simulate
-    assert len(leaves) == 9
+    # serve, prices lookup, tenants token, rules generate|check|schema|backtest, report, reconcile, routing show,
+    # simulate
+    assert len(leaves) == 11
     for path, leaf in leaves:
         epilog = leaf.epilog or ""
         assert epilog.startswith("examples:\n"), path

@@ -125,6 +125,53 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    """When each budget's alerts would have fired over a past range."""
+    import json
+    from datetime import UTC, datetime
+
+    from llm_cost_tracker.cli import _instant
+    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.rules.backtest import backtest, render_table
+    from llm_cost_tracker.rules.model import Resolution
+    from llm_cost_tracker.rules.spec import load_budgets
+
+    now = datetime.fromtimestamp(args.clock(), UTC)
+    try:
+        offset = Resolution.parse("1m", args.query_offset).offset_seconds
+        start = _instant(args.from_)
+        end = _instant(args.to) if args.to else now
+        if end <= start:
+            raise ValueError(f"--to must be after --from ({args.to} <= {args.from_})")
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        budgets = load_budgets(args.budgets)
+        history = PrometheusHistory(
+            args.prometheus_url,
+            http_config_file=args.http_config_file,
+            timeout_seconds=args.prometheus_timeout,
+            query_offset_seconds=offset,
+        )
+        missing = history.missing_spend_rules(start, end)
+        results = backtest(history, budgets, start, end) if missing is None else []
+    except InputFileError as exc:
+        print(f"could not backtest: {exc}", file=sys.stderr)
+        return 1
+    except HistoryError as exc:
+        print(f"rules backtest: {exc}", file=sys.stderr)
+        return 1
+    if missing is not None:
+        print(f"rules backtest: {missing}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"budgets": [r.to_json() for r in results]}, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_table(results))
+    return 0
+
+
 def add_rules_commands(commands: Any) -> None:
     """The ``rules`` subcommands, on the top-level parser's subparsers."""
     rules = command_group(commands.add_parser("rules", help="budgets as Prometheus rules"), "rules_command")
@@ -200,3 +247,22 @@ def add_rules_commands(commands: Any) -> None:
     )
     schema.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
     schema.set_defaults(func=cmd_rules_schema)
+
+    from llm_cost_tracker.cli import add_prometheus_flags
+
+    backtest = rules.add_parser(
+        "backtest",
+        help="when each budget's alerts would have fired over past history, from Prometheus",
+        **examples(
+            "llm-cost-tracker rules backtest --budgets budgets.yaml --prometheus.url http://127.0.0.1:9090 "
+            "--from 2026-11-01 --to 2026-12-01",
+            "llm-cost-tracker rules backtest --budgets new.yaml --prometheus.url http://prom:9090 "
+            "--from 2026-11-01T00:00:00Z --format json",
+        ),
+    )
+    backtest.add_argument("--budgets", required=True, metavar="FILE", help="the budget file to evaluate")
+    add_prometheus_flags(backtest)
+    backtest.add_argument("--from", dest="from_", required=True, metavar="TIME", help="start (ISO 8601, UTC)")
+    backtest.add_argument("--to", metavar="TIME", help="end (default: now)")
+    backtest.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    backtest.set_defaults(func=cmd_rules_backtest)

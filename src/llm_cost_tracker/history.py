@@ -212,6 +212,14 @@ class PrometheusHistory:
         result = self._call(what, lambda: self.client.custom_query(expr, params={"time": at.timestamp()}))
         return [(dict(series.get("metric", {})), float(series["value"][1])) for series in result]
 
+    def raw(self, expr: str, at: datetime, what: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """The raw samples of a range selector ``expr`` evaluated at ``at``: (labels, [(unix seconds, value)])."""
+        result = self._call(what, lambda: self.client.custom_query(expr, params={"time": at.timestamp()}))
+        return [
+            (dict(series.get("metric", {})), [(float(t), float(v)) for t, v in series.get("values", [])])
+            for series in result
+        ]
+
     def count_series(self, metric: str, start: datetime, end: datetime) -> int:
         """How many series of ``metric`` have samples in ``(start, end]`` (0: the rules or exporter are missing)."""
         seconds = max(1, round((end - start).total_seconds()))
