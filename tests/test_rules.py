@@ -13,7 +13,7 @@ import yaml
 
 from llm_cost_tracker.cli import main
 from llm_cost_tracker.inputfile import InputFileError, parse_model
-from llm_cost_tracker.rules.generator import Resolution, generate
+from llm_cost_tracker.rules.generator import RUNBOOK, Resolution, generate
 from llm_cost_tracker.rules.render import HEADER, prometheus_rules
 from llm_cost_tracker.rules.spec import BudgetFile, json_schema, load_budgets
 from tests.conftest import need_binary
@@ -278,3 +278,90 @@ def test_shipped_alertmanager_config_routes_budget_alerts_to_the_webhook() -> No
         check=False,
     )
     assert routed.stdout.split() == ["llm-cost-tracker"], routed.stdout + routed.stderr
+
+
+ANOMALY_BUDGETS = """\
+version: llm-cost-tracker/v1
+budgets:
+  - name: checkout
+    match: {project: checkout}
+    amount_usd: 5000
+    period: month
+    alerts: {anomaly: true}
+"""
+
+
+def _weekly_cycle(spike_day: int, spike_hours: tuple[int, int]) -> str:
+    """Ten days of a counter scraped every 5 minutes from Thursday 1970-01-01: $12 an hour from 08:00 to 20:00 on
+    weekdays, $6 on weekends, $3 at night; five times the weekday rate in ``spike_hours`` of ``spike_day``."""
+    values, total = [], 0.0
+    for step in range(10 * 288 + 1):
+        values.append(f"{total:g}")
+        day, hour = divmod(step * 5 // 60, 24)
+        weekend = day % 7 in (2, 3)  # day 0 is a Thursday
+        rate = (0.5 if weekend else 1.0) if 8 <= hour < 20 else 0.25
+        if day == spike_day and spike_hours[0] <= hour < spike_hours[1]:
+            rate = 5.0
+        total += rate
+    return " ".join(values)
+
+
+def test_the_anomaly_alert_fires_on_a_5x_spike_and_not_over_a_normal_week(tmp_path: Path) -> None:
+    """LLMBudgetSpendAnomaly, by the real promtool: quiet through weekdays, nights and a weekend; firing 15
+    minutes into an hour at five times the usual rate (on day 8, a Friday, 14:00 to 15:00)."""
+    promtool = need_binary("promtool")
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(ANOMALY_BUDGETS)
+    (tmp_path / "rules.yaml").write_text(
+        prometheus_rules(generate(load_budgets(budgets), Resolution(interval_seconds=300, offset_seconds=0)), "x")
+    )
+    series = 'llm_cost_usd_total{org="acme",project="checkout",provider="openai",model="gpt-4o",operation="chat"}'
+    quiet = [(day * 1440 + minute) for day, minute in ((4, 540), (4, 720), (7, 1230), (8, 835), (8, 990), (9, 840))]
+    description = (
+        "checkout (project=checkout) spent $60.00 in the last hour, over 3 times the median of the same hour on "
+        "the previous 7 days."
+    )
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "5m",
+        "tests": [
+            {
+                "interval": "5m",
+                "input_series": [{"series": series, "values": _weekly_cycle(8, (14, 15))}],
+                "alert_rule_test": [
+                    *({"eval_time": f"{m}m", "alertname": "LLMBudgetSpendAnomaly", "exp_alerts": []} for m in quiet),
+                    {
+                        "eval_time": f"{8 * 1440 + 900}m",
+                        "alertname": "LLMBudgetSpendAnomaly",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"budget": "checkout", "project": "checkout", "severity": "warning"},
+                                "exp_annotations": {
+                                    "summary": "LLM budget checkout spent far more in the last hour than usual",
+                                    "description": description,
+                                    "runbook_url": f"{RUNBOOK}#llmbudgetspendanomaly",
+                                },
+                            }
+                        ],
+                    },
+                ],
+                "promql_expr_test": [
+                    {  # a Friday afternoon's usual hour: the median of Thursday to the Friday before, weekend included
+                        "expr": 'budget:llm_cost_usd:hourly_baseline{budget="checkout"}',
+                        "eval_time": f"{8 * 1440 + 840}m",
+                        "exp_samples": [
+                            {
+                                "labels": 'budget:llm_cost_usd:hourly_baseline{budget="checkout",project="checkout"}',
+                                "value": 12,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "anomaly.test.yaml").write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [promtool, "test", "rules", "anomaly.test.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

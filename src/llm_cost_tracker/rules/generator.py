@@ -36,6 +36,15 @@ PERIOD_START: Final = "budget:llm_cost_usd:period_start"
 RATIO: Final = "budget:llm_cost_usd:ratio"
 FORECAST: Final = "budget:llm_cost_usd:forecast"
 BURN_RATE: Final = "budget:llm_cost_usd:burn_rate{window}"
+HOURLY: Final = "budget:llm_cost_usd:hourly"
+HOURLY_BASELINE: Final = "budget:llm_cost_usd:hourly_baseline"
+ANOMALY_FACTOR: Final = 3.0
+"""The last hour's spend must be over this many times its baseline (a 5x spike is well past it; a busy normal
+day, a few tens of percent over the median, is well under)."""
+ANOMALY_MIN_SHARE: Final = 0.001
+"""… and at least this share of the budget's amount: a jump from cents to cents is not worth a page."""
+ANOMALY_MIN_DAYS: Final = 3
+"""Days of the baseline that must exist: a budget younger than that has no baseline yet."""
 GROUP: Final = "llm-cost-tracker"
 
 # Multi-window burn-rate alerts, as in the SRE workbook: a tier fires when spending is
@@ -301,7 +310,26 @@ class BudgetRules:
                         budget_label,
                     )
                 )
+        if budget.alerts.anomaly:
+            rules += self._anomaly_recording(increase, budget_label)
         return rules
+
+    def _anomaly_recording(self, increase: str, budget_label: dict[str, str]) -> list[RecordingRule]:
+        """The last hour's spend, and its baseline: the median of the same hour on each of the previous 7 days.
+
+        The same hour of day follows the daily cycle (busy days, quiet nights); the median of seven days is
+        a weekday's level however the week goes (five weekdays, two quieter weekend days) and ignores one
+        abnormal day, a past spike included, where a mean or a maximum would be pulled up by it for a week.
+        """
+        hourly = self.series(HOURLY)
+        past = "\n  or\n".join(f'  label_replace({hourly} offset {n}d, "days_ago", "{n}", "", "")' for n in range(1, 8))
+        by = ", ".join(["budget", *self.budget.group_labels])
+        median = f"quantile by ({by}) (0.5, (\n{past}\n))"
+        enough = f"count by ({by}) (\n{past}\n) >= {ANOMALY_MIN_DAYS}"
+        return [
+            RecordingRule(HOURLY, f"sum_over_time({increase}[{promql.window(3600)}])", budget_label),
+            RecordingRule(HOURLY_BASELINE, f"{median}\nand\n{enough}", budget_label),
+        ]
 
     def alerting(self) -> list[AlertingRule]:
         budget = self.budget
@@ -366,6 +394,20 @@ class BudgetRules:
                         window=long_window,
                     )
                 )
+        if budget.alerts.anomaly:
+            hourly, baseline = self.series(HOURLY), self.series(HOURLY_BASELINE)
+            floor = round(budget.amount_usd * ANOMALY_MIN_SHARE, 6)
+            rules.append(
+                alert(
+                    "LLMBudgetSpendAnomaly",
+                    f"{hourly} > {ANOMALY_FACTOR!r} * {baseline}\nand\n{hourly} >= {floor!r}",
+                    "warning",
+                    f"LLM budget {budget.name} spent far more in the last hour than usual",
+                    f'{budget.name} ({scope}) spent ${{{{ $value | printf "%.2f" }}}} in the last hour, over '
+                    f"{ANOMALY_FACTOR:g} times the median of the same hour on the previous 7 days.",
+                    for_="15m",
+                )
+            )
         rules.append(
             alert(
                 "LLMBudgetExceeded",

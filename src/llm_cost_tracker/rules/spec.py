@@ -92,6 +92,9 @@ class Alerts(_Strict):
     """LLMBudgetForecastExceeded when, at the last day's spending rate, the period will end over budget."""
     burn_rate: bool = False
     """LLMBudgetBurnRateHigh when spending is fast in both a long and a short window (SRE workbook)."""
+    anomaly: bool = False
+    """LLMBudgetSpendAnomaly when the last hour's spend is over 3 times the median of the same hour on the
+    previous 7 days (docs/budgets.md)."""
     keep_firing_for: Annotated[
         str,
         pydantic.Field(pattern=_KEEP_FIRING.pattern),
