@@ -41,6 +41,7 @@ EMPTY_OK = {
     "Threshold alerts": "no threshold reached",
     "Forecast alerts": "no forecast alert",
     "Burn-rate alerts": "no burn-rate alert",
+    "Saved by budget swaps": "the end-to-end app swaps with ModelRouter.resolve, which does not mark calls",
 }
 """Panel title → why the end-to-end test may find it empty."""
 
@@ -168,7 +169,11 @@ def cost_overview() -> dashboard.Dashboard:
             series(
                 "Spend by project ($/h)",
                 "currencyUSD",
-                query(f"sum by (org, project) (rate({cost}[$__rate_interval])) * 3600", "{{org}}/{{project}}"),
+                query(f"sum by (org, project) (rate({cost}[$__rate_interval])) * 3600", "{{org}}/{{project}}").exemplar(
+                    True
+                ),
+                description="With web.exemplars and Prometheus's exemplar storage, the dots are recent expensive "
+                "calls: add a trace_id data link to your tracing data source to jump to the trace.",
             )
         )
         .with_panel(
@@ -260,6 +265,16 @@ def budgets() -> dashboard.Dashboard:
                 query(f"budget:llm_cost_usd:burn_rate5m{{{BUDGET}}}", "{{budget}} 5m", ref="C"),
                 description="Spending rate / the rate the budget allows. Pages above 14.4 (1h and 5m); warns above "
                 "6 (6h and 30m).",
+            )
+        )
+        .with_panel(
+            single(
+                "Saved by budget swaps",
+                "currencyUSD",
+                query(in_range("llm_cost_avoided_usd_total", matchers='budget=~"$budget",project=~"$project"')),
+                description="What the calls budget swaps sent to cheaper models would have cost more on the models "
+                "the apps asked for, over the range (llm_cost_avoided_usd_total; the integrations mark the calls they "
+                "swap: docs/routing.md).",
             )
         )
         .with_panel(

@@ -215,3 +215,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     promtool, binary = need_binary("promtool"), need_binary("prometheus")
     with build_world(tmp_path_factory.mktemp("history"), promtool, binary) as built:
         yield built
+
+
+@pytest.fixture
+def provider() -> Iterator[Any]:
+    """The stand-in OpenAI API on loopback (tests/fake_provider.py), for the apps under test to call."""
+    from tests.fake_provider import fake_openai
+
+    with fake_openai() as fake:
+        yield fake

@@ -49,6 +49,8 @@ class BackfilledPrometheus:
         self.data = workdir / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.rule_blocks: list[str] = []
+        """The blocks a rule backfill added to the data directory."""
 
     @property
     def url(self) -> str:
@@ -120,6 +122,16 @@ class BackfilledPrometheus:
         for block in output.iterdir():
             if block.is_dir():
                 shutil.move(str(block), self.data / block.name)
+                self.rule_blocks.append(block.name)
+        self.start()
+
+    def drop_rule_blocks(self) -> None:
+        """Forget a rule backfill: restart on the counters' blocks alone."""
+        self.stop()
+        for name in self.rule_blocks:
+            shutil.rmtree(self.data / name, ignore_errors=True)
+        self.rule_blocks = []
+        shutil.rmtree(self.workdir / "rule-blocks", ignore_errors=True)
         self.start()
 
     def query(self, promql: str, at: float) -> list[dict[str, object]]:

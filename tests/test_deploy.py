@@ -91,7 +91,7 @@ def test_prometheus_config_passes_promtool_with_the_demo_rules(tmp_path: Path) -
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 49 rules found" in result.stdout  # deploy/budgets.rules.yaml was checked too
+    assert "SUCCESS: 50 rules found" in result.stdout  # deploy/budgets.rules.yaml was checked too
 
 
 @pytest.mark.parametrize("path", sorted(dashboard_cases()), ids=lambda p: p.name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,15 +26,9 @@ from llm_cost_tracker.integrations.scope import scope_from_resource
 from llm_cost_tracker.routing import ModelRouter
 from llm_cost_tracker.routing.document import Override
 from llm_cost_tracker.routing.store import RoutingStore
-from tests.fake_provider import FakeProvider, fake_openai
+from tests.fake_provider import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "Where is my order?"}]
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture

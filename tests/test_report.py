@@ -29,6 +29,7 @@ from tests.conftest import need_binary
 from tests.history_world import BUDGET, BUDGET_USD, NOW, SERIES, World, _calls, backfilled
 
 ROOT = Path(__file__).resolve().parent.parent
+DECEMBER = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 EXAMPLE = ROOT / "examples" / "report.html"
 
 
@@ -108,8 +109,10 @@ def test_table_has_a_total(world: World, capsys: pytest.CaptureFixture[str]) -> 
     assert lines[0] == "LLM spend from 2025-12-01T00:00:00Z to 2026-01-01T00:00:00Z (USD)"
     assert lines[1].split() == ["org", "cost_usd", "requests"]
     assert lines[3].split()[0] == "acme"
-    assert lines[-1].split()[0] == "total"
-    assert lines[3].split()[1:] == lines[-1].split()[1:]  # one org: its row is the total
+    assert lines[-2].split()[0] == "total"
+    assert lines[3].split()[1:] == lines[-2].split()[1:]  # one org: its row is the total
+    searches = sum(n for (_, project, _), (_, n) in _truth(*DECEMBER).items() if project == "search")
+    assert lines[-1] == f"saved by budget swaps: {searches * 0.001:,.2f} (what the swapped calls would have cost more)"
 
 
 def test_html_report_is_one_self_contained_file(
@@ -135,6 +138,7 @@ def test_html_report_is_one_self_contained_file(
     row = next(line for line in out.splitlines() if f"<td>{BUDGET}</td>" in line)
     assert f"{float(total):,.2f}" in row
     assert 'class="n over"' in row
+    assert "<td>search-monthly</td><td>gpt-4o</td>" in out  # what the swaps saved, by budget and model asked for
     if os.environ.get("LLM_COST_TRACKER_UPDATE_EXAMPLES") == "1":
         EXAMPLE.write_text(out)
     assert EXAMPLE.read_text() == out, "examples/report.html is stale: LLM_COST_TRACKER_UPDATE_EXAMPLES=1 pytest"

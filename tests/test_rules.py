@@ -129,6 +129,7 @@ def test_without_a_budget_file_only_the_spend_rules(capsys: pytest.CaptureFixtur
         "series:llm_cost_usd:increase_exact",
         "series:llm_tokens:increase_exact",
         "series:llm_requests:increase_exact",
+        "series:llm_cost_avoided_usd:increase_exact",
         "LLMUnpricedModel",
         "LLMCostTrackerSeriesOverflow",
         # tracked against billed (inert until serve polls a bill: docs/reconcile.md)

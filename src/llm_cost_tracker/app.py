@@ -194,6 +194,7 @@ class Service:
         own series (``exporter/caps.py``)."""
         with self.ledger.lock:
             self.ledger.duration_labels = config.web.duration_labels
+            self.ledger.exemplars = config.web.exemplars
         matches = [budget.match for budget in budgets.budgets] if budgets is not None else []
         self.ledger.reserve(
             Reservations.of(matches, config.labels.org.default),

@@ -109,6 +109,10 @@ class WebConfig(_Strict):
     """The labels of ``llm_request_duration_seconds``; add ``model`` for latency per model (16 samples more per
     label set: most of ``/metrics`` at the series cap)."""
 
+    exemplars: bool = False
+    """Serve OpenMetrics to scrapers that ask for it, ``llm_cost_usd_total`` with an exemplar (trace and span id)
+    of a recent expensive call: Prometheus stores them with ``--enable-feature=exemplar-storage``."""
+
     @pydantic.field_validator("duration_histogram_labels")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from llm_cost_tracker.rules.spec import BudgetFile
 GROUP_LABELS: Final = ("org", "project", "provider", "model", "operation")
 """What ``--by`` may name: the labels of the recorded increases."""
 TOP: Final = 10
+AVOIDED_INCREASE: Final = "series:llm_cost_avoided_usd:increase_exact"
 
 
 @dataclass
@@ -33,11 +34,8 @@ class Row:
     requests: float
 
     def to_json(self, by: tuple[str, ...]) -> dict[str, Any]:
-        return {
-            **{name: self.labels.get(name, "") for name in by},
-            "cost_usd": self.cost_usd,
-            "requests": self.requests,
-        }
+        labels = {name: self.labels.get(name, "") for name in by}
+        return {**labels, "cost_usd": round(self.cost_usd, 9), "requests": round(self.requests, 3)}
 
 
 @dataclass
@@ -60,6 +58,12 @@ class Report:
     top: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     budgets: list[BudgetStatus] = field(default_factory=list)
     unpriced: list[tuple[str, str, float]] = field(default_factory=list)
+    savings: list[tuple[str, str, float]] = field(default_factory=list)
+    """``(budget, model asked for, USD)``: what budget swaps avoided spending in the period."""
+
+    @property
+    def saved_usd(self) -> float:
+        return sum(usd for _, _, usd in self.savings)
 
     @property
     def total_usd(self) -> float:
@@ -121,6 +125,11 @@ def build(
         )
     if end > now:
         report.notes.append(f"the period ends after now ({_iso(now)}): its figures are to date")
+    saved = history.instant(period_expr(AVOIDED_INCREASE, start, end, ("budget", "model")), at, "the savings query")
+    report.savings = sorted(
+        ((labels.get("budget", ""), labels.get("model", ""), value) for labels, value in saved if value > 0),
+        key=lambda item: -item[2],
+    )
     if detail:
         _details(history, report, budgets, now)
     return report
@@ -213,6 +222,8 @@ def render_table(report: Report) -> str:
     ]
     if not body:
         out.insert(3, "(no spend in this period)")
+    if report.savings:
+        out.append(f"saved by budget swaps: {_money(report.saved_usd)} (what the swapped calls would have cost more)")
     return "\n".join(out + [f"note: {n}" for n in report.notes]) + "\n"
 
 

@@ -62,6 +62,8 @@ class UsageRecord:
         "reported",
         "reported_cost_usd",
         "requests",
+        "routed_budget",
+        "routed_from",
         "service_tier",
         "span",
         "time_unix_nano",
@@ -85,6 +87,8 @@ class UsageRecord:
         dedupe_key: str | bytes | None = None,
         has_usage: bool = True,
         span: SpanPlace | None = None,
+        routed_from: str = "",
+        routed_budget: str = "",
     ) -> None:
         self.labels = labels
         self.price_model = price_model
@@ -112,6 +116,9 @@ class UsageRecord:
         self.span = span
         """Where the span sits in its trace (spans only), to recognise two spans of one call without a shared
         id."""
+        self.routed_from = routed_from
+        """The model the app asked for, when a budget swap sent the call to ``labels[3]`` instead ("": none)."""
+        self.routed_budget = routed_budget
 
     def __repr__(self) -> str:
         return f"UsageRecord({self.labels!r}, tokens={self.tokens!r}, ok={self.ok!r}, dedupe_key={self.dedupe_key!r})"

@@ -38,6 +38,10 @@ INVOCATION_PARAMETERS: Final = "invocation_parameters"
 """OpenInference: the request's parameters as JSON, the requested model among them."""
 SPAN_MODEL: Final = "span_model"
 """OpenInference ``llm.model_name``: the requested model, or the answered one when the parameters name the request."""
+ROUTED_FROM: Final = "routed_from"
+"""The model the app asked for before a budget swap (set by this project's router integrations)."""
+ROUTED_BUDGET: Final = "routed_budget"
+"""The budget whose swap it was."""
 OUTPUT_VALUE: Final = "output_value"
 """OpenInference ``output.value``: the response as JSON, where a response id (and at times usage) may be."""
 
@@ -48,6 +52,8 @@ ALIAS_TABLE: Final[dict[str, tuple[str, ...]]] = {
     SPAN_MODEL: ("llm.model_name", "embedding.model_name"),
     INVOCATION_PARAMETERS: ("llm.invocation_parameters", "embedding.invocation_parameters"),
     OUTPUT_VALUE: ("output.value",),
+    ROUTED_FROM: ("llm_cost_tracker.routed_from",),
+    ROUTED_BUDGET: ("llm_cost_tracker.budget",),
     OPERATION: ("gen_ai.operation.name", "llm.request.type", "ai.operationId", "openinference.span.kind"),
     INPUT: (
         "gen_ai.usage.input_tokens",

@@ -87,24 +87,27 @@ class FamilyCaps:
     ) -> tuple[tuple[str, ...], str | None]:
         """The key a new label set ``key`` is counted under, and why it was folded (``None``: not folded).
 
-        ``key`` is ``(org, project, provider, model, last)``; ``room``: the family is below its series cap.
+        ``key`` is ``(org, project, provider, model, ..., last)`` (a folded key has its length); ``room``: the
+        family is below its series cap.
         """
         org, project = key[0], key[1]
+        size = len(key)
         projects = self.projects.get(org)
         if projects is None or project not in projects:
             if not reserved.project(org, project) and (
                 not room or (projects is not None and len(projects) >= limits.max_projects_per_org)
             ):
+                tail = (key[size - 1],) if self.keep_last else (OVERFLOW,)
                 if projects is None and not reserved.org(org):
-                    return (OVERFLOW,) * 4 + ((key[4],) if self.keep_last else (OVERFLOW,)), SERIES
-                tail = (key[4],) if self.keep_last else (OVERFLOW,)
-                return (org, OVERFLOW, OVERFLOW, OVERFLOW, *tail), PROJECTS if room else SERIES
+                    return (OVERFLOW,) * (size - 1) + tail, SERIES
+                return (org,) + (OVERFLOW,) * (size - 2) + tail, PROJECTS if room else SERIES
             if projects is None:
                 projects = self.projects[org] = set()
             projects.add(project)
         scope = (org, project)
         used = self.label_sets.get(scope, 0)
         if not reserved.model(org, project, key[3]) and (not room or used >= limits.max_models_per_project):
-            return (org, project, OTHER, OTHER, key[4] if self.keep_last else OTHER), MODELS if room else SERIES
+            tail = (key[size - 1],) if self.keep_last else (OTHER,)
+            return (org, project) + (OTHER,) * (size - 3) + tail, MODELS if room else SERIES
         self.label_sets[scope] = used + 1
         return key, None

@@ -65,6 +65,23 @@ class CallPricer:
         requests = record.requests if record.count_requests else 0
         return price.cost_fusd(record.tokens, record.extras, requests), price_key
 
+    def count_avoided(self, record: UsageRecord, cost_fusd: int, now_ns: int) -> None:
+        """A call a budget swap sent to a cheaper model: what it would have cost more on the model asked for
+        (the same tokens at that model's price), in ``llm_cost_avoided_usd_total``. Nothing when either model
+        has no price: a saving is counted only when both sides are known."""
+        if not record.has_usage or (cost_fusd <= 0 and not record.tokens[0] + record.tokens[3]):
+            return
+        labels = record.labels
+        key = (labels[2], record.routed_from, call_time_ns(record.time_unix_nano, now_ns), record.service_tier)
+        price = self.resolver.resolve(*key)
+        if price is None:
+            return
+        requests = record.requests if record.count_requests else 0
+        avoided = price.cost_fusd(record.tokens, record.extras, requests) - cost_fusd
+        if avoided > 0:
+            saved = (labels[0], labels[1], labels[2], record.routed_from, labels[3], record.routed_budget)
+            self.ledger.count_avoided(saved, avoided)
+
     def _fallback(self, record: UsageRecord, price_key: PriceKey) -> tuple[ResolvedPrice | None, PriceKey]:
         """An answering model the catalog does not know yet (a new dated version of the requested one) is
         priced as the requested model, and counted in ``llm_price_fallback_requests_total``."""

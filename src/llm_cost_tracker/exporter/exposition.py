@@ -23,10 +23,14 @@ CallCounterRow = tuple[str, tuple[str, ...], int, float]
 """``(metric, label values, calls, created)`` of a counter of ``CALL_COUNTERS``."""
 UNPRICED: Final = "llm_unpriced_requests_total"
 FALLBACK: Final = "llm_price_fallback_requests_total"
+AVOIDED: Final = "llm_cost_avoided_usd_total"
 CALL_COUNTERS: Final = {
     UNPRICED: ("org", "project", "provider", "model", "reason"),
     FALLBACK: ("org", "project", "provider", "model", "priced_as"),
+    AVOIDED: ("org", "project", "provider", "model", "routed_to", "budget"),
 }
+MONEY_COUNTERS: Final = frozenset({AVOIDED})
+"""Of ``CALL_COUNTERS``, those that count femto-dollars (rendered in USD), not calls."""
 """Calls counted apart from the series, with their label names: ``model`` is the model that was priced (the
 response model, else the requested one), not the requested model of the series."""
 
@@ -42,6 +46,9 @@ class Snapshot:
     bounds: tuple[float, ...]
     duration_labels: tuple[str, ...] = SERIES_LABELS
     """The labels of ``llm_request_duration_seconds``: the series' histograms are summed over the others."""
+    exemplars: dict[str, tuple[bytes, int, float]] | None = None
+    """With ``web.exemplars``: a series' label text → (trace id + span id, cost in femto-dollars, when) of a
+    recent expensive call."""
 
 
 DurationRow = tuple[str, tuple[str, ...], Sequence[int], float, float]
@@ -77,6 +84,7 @@ DROPPED_METRICS: Final = (
     "llm_cost_usd_total",
     "llm_unpriced_requests_total",
     "llm_price_fallback_requests_total",
+    "llm_cost_avoided_usd_total",
     "llm_price_usd_per_token",
 )
 HELP: Final = {
@@ -88,6 +96,8 @@ HELP: Final = {
     "that could not be priced.",
     "llm_price_fallback_requests_total": "LLM calls whose answering model has no price yet, priced as the "
     "requested model (priced_as).",
+    "llm_cost_avoided_usd_total": "What calls a budget swap sent to a cheaper model would have cost more on the "
+    "model the app asked for (model), in USD.",
     "llm_price_usd_per_token": "Base price in USD per token of every model seen, for re-pricing history in PromQL.",
     "llm_cost_tracker_series_dropped_total": "Records folded into an __overflow__ series "
     "(or, for prices, not exported) because a metric reached its series cap.",
@@ -188,9 +198,11 @@ def text(snapshot: Snapshot, cache: RenderCache | None = None) -> str:
     for metric, names in CALL_COUNTERS.items():
         add(f"# HELP {metric} {HELP[metric]}")
         add(f"# TYPE {metric} counter")
+        money = metric in MONEY_COUNTERS
         for row_metric, key, count, _ in snapshot.calls:
             if row_metric == metric:
-                add(f"{metric}{{{label_text(names, key)}}} {count}")
+                value = format_value(count / FUSD_PER_USD) if money else str(count)
+                add(f"{metric}{{{label_text(names, key)}}} {value}")
     add(f"# HELP llm_price_usd_per_token {HELP['llm_price_usd_per_token']}")
     add("# TYPE llm_price_usd_per_token gauge")
     for (provider, model), price in prices:

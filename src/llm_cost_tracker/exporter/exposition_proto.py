@@ -24,7 +24,14 @@ from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-d
 from prometheus_client import CollectorRegistry
 
 from llm_cost_tracker.exporter import exposition
-from llm_cost_tracker.exporter.exposition import CALL_COUNTERS, DROPPED_METRICS, HELP, SERIES_LABELS, Snapshot
+from llm_cost_tracker.exporter.exposition import (
+    CALL_COUNTERS,
+    DROPPED_METRICS,
+    HELP,
+    MONEY_COUNTERS,
+    SERIES_LABELS,
+    Snapshot,
+)
 from llm_cost_tracker.pricing.prices import FUSD_PER_USD
 from llm_cost_tracker.usage import TOKEN_TYPES
 
@@ -159,7 +166,7 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
             if row_metric == name:
                 metric = family.metric.add()
                 _labels(metric, label_names, values)
-                metric.counter.value = count
+                metric.counter.value = count / FUSD_PER_USD if name in MONEY_COUNTERS else count
                 _created(metric.counter, created)
         yield family
     prices = _family("llm_price_usd_per_token", GAUGE, HELP["llm_price_usd_per_token"])

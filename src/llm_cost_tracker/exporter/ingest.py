@@ -280,11 +280,15 @@ class Ingestor:
             result.rejected[REJECTED_MISSING_USAGE] += 1
             return None
         cost, price_key = self.pricer.price(record, reported_cost, now_ns)
+        if record.routed_from and price_key is not None:
+            self.pricer.count_avoided(record, cost, now_ns)
         requests = record.requests if record.count_requests else 0
         if record.ok:
             self.ledger.add(record.labels, record.tokens, cost, requests, 0, record.duration_s)
         else:
             self.ledger.add(record.labels, record.tokens, cost, 0, requests, record.duration_s)
+        if self.ledger.exemplars and record.span is not None:
+            self.ledger.note_exemplar(record.labels, record.span.key, cost)
         if key is not None:
             usage_scopes = tuple(scopes) if scopes is not None else ()
             if not usage_scopes and record.span is not None and record.has_usage:

@@ -29,6 +29,7 @@ from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.caps import OVERFLOW, DimensionLimits, FamilyCaps, Reservations
 from llm_cost_tracker.exporter.exposition import (
+    AVOIDED,
     CALL_COUNTERS,
     DURATION_LABELS,
     FALLBACK,
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 SERIES_FAMILY: Final = "llm_cost_usd_total"
 """The family of ``_series``: cost, tokens, requests and durations share its label sets and its caps."""
 OVERFLOW_LOG_EVERY_S: Final = 60.0
+EXEMPLAR_WINDOW_S: Final = 300.0
+"""A series' exemplar is the most expensive call of about the last five minutes."""
 
 
 class UsageLedger:
@@ -101,6 +104,9 @@ class UsageLedger:
         """With tenants: records folded into an org's ``__overflow__`` series, by (org, metric)."""
         self._overflow_logged: dict[str, tuple[float, int]] = {}
         """Per metric: when its overflow was last logged, and the dropped count then."""
+        self.exemplars = False
+        """``web.exemplars``: remember an exemplar call per series, for the OpenMetrics format."""
+        self._exemplars: dict[str, tuple[bytes, int, float]] = {}
         self.render_cache = exposition.RenderCache()
         """Each series' text from the last scrape, reused while the series does not change."""
         self.duration_labels: tuple[str, ...] = DURATION_LABELS
@@ -234,6 +240,17 @@ class UsageLedger:
             state.duration_sum += duration_s
             state.duration_count += 1
 
+    def note_exemplar(self, key: LabelKey, span_key: bytes, cost_fusd: int) -> None:
+        """Keep the call as its series' exemplar if it is the most expensive of the last ``EXEMPLAR_WINDOW_S``
+        (caller holds ``lock``; ``key`` as given to ``add``)."""
+        if len(span_key) != 24 or cost_fusd <= 0 or not any(span_key[:16]):
+            return
+        labels = self.series(key).labels
+        now = self.clock()
+        current = self._exemplars.get(labels)
+        if current is None or cost_fusd >= current[1] or now - current[2] > EXEMPLAR_WINDOW_S:
+            self._exemplars[labels] = (span_key, cost_fusd, now)
+
     def add_durations(self, key: LabelKey, bucket_counts: Sequence[int], bounds: Sequence[float], total: float) -> None:
         """Merge a histogram from a metrics push (caller holds ``lock``).
 
@@ -280,6 +297,11 @@ class UsageLedger:
     def count_fallback(self, key: tuple[str, str, str, str, str], calls: int = 1) -> None:
         """Count calls priced as the requested model, by ``(org, project, provider, model, priced_as)``."""
         self.count_calls(FALLBACK, key, calls)
+
+    def count_avoided(self, key: tuple[str, str, str, str, str, str], fusd: int) -> None:
+        """Count what a swapped call would have cost more on the model asked for, by ``(org, project, provider,
+        model asked for, model it went to, budget)``, in femto-dollars."""
+        self.count_calls(AVOIDED, key, fusd)
 
     def note_price(self, provider: str, model: str, price: ResolvedPrice) -> None:
         key = (provider, model)
@@ -342,4 +364,8 @@ class UsageLedger:
                 self.scrapes += 1
                 if not held and org is None:
                     self.served_version = self.version
-        return Snapshot(series, calls, prices, dropped, self.bounds, self.duration_labels)
+            exemplars = None
+            if self.exemplars:
+                shown = {row[0] for row in series if row[9] != -1}
+                exemplars = {labels: e for labels, e in self._exemplars.items() if labels in shown}
+        return Snapshot(series, calls, prices, dropped, self.bounds, self.duration_labels, exemplars)

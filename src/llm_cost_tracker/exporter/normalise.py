@@ -32,6 +32,8 @@ from llm_cost_tracker.exporter.aliases import (
     REQUEST_MODEL,
     RESPONSE_ID,
     RESPONSE_MODEL,
+    ROUTED_BUDGET,
+    ROUTED_FROM,
     SDK_NAME,
     SERVICE_TIER,
     SPAN_MODEL,
@@ -131,6 +133,18 @@ def _extras(fields: Mapping[str, object], from_output: Mapping[str, int] | None)
 
 Shape = tuple[LabelKey, str, bool, tuple[str, ...]]
 """What a call's identity resolves to: labels, the model to price, whether input includes cache, model families."""
+
+
+def _routed(routed_from: object, budget: object, model: str, labels: LabelMapping) -> tuple[str, str]:
+    """``(routed_from, budget)`` of a call a budget swap sent to ``model``; ``("", "")`` when not swapped (or the
+    marks are not strings, or name the model itself)."""
+    if not isinstance(routed_from, str) or not routed_from or _garbled(routed_from):
+        return "", ""
+    routed_from = labels.clip(routed_from)
+    if routed_from == model:
+        return "", ""
+    budget = labels.clip(budget) if isinstance(budget, str) and budget and not _garbled(budget) else "unknown"
+    return routed_from, budget[:64]
 
 
 def _garbled(value: object) -> bool:
@@ -258,6 +272,11 @@ class SpanNormaliser:
         if response_id is None and OUTPUT_VALUE in fields:
             response_id = output_response_id(get(OUTPUT_VALUE))
         tier = get(SERVICE_TIER)
+        routed_from, routed_budget = (
+            ("", "")
+            if ROUTED_FROM not in fields
+            else _routed(get(ROUTED_FROM), get(ROUTED_BUDGET), label_key[3], self.labels)
+        )
         return UsageRecord(
             label_key,
             price_model,
@@ -274,6 +293,8 @@ class SpanNormaliser:
             f"{label_key[2]}\x1f{response_id}" if isinstance(response_id, str) else span_key,
             has_usage,
             SpanPlace(span_key, parent_key, scope_name, start_ns, end_ns, models),
+            routed_from,
+            routed_budget,
         )
 
     def _shape(

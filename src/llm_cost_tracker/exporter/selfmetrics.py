@@ -97,7 +97,7 @@ class SelfMetrics:
         )
         self.scrapes = Counter(
             "llm_cost_tracker_scrapes",
-            "Requests for /metrics, by format (text or protobuf) and reader (scraper or other).",
+            "Requests for /metrics, by format (text, openmetrics or protobuf) and reader (scraper or other).",
             ("format", "reader"),
             registry=registry,
         )

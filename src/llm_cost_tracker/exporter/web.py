@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from llm_cost_tracker.exporter import exposition, exposition_proto
+from llm_cost_tracker.exporter import exposition, exposition_om, exposition_proto
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.inputfile import InputFileError
 
@@ -45,9 +45,14 @@ def render_metrics(
     price gauges); ``registry`` ``None``: no self-metrics."""
     snapshot = ledger.snapshot(scrape, org)
     protobuf = exposition_proto.wants_protobuf(accept)
+    openmetrics = not protobuf and ledger.exemplars and exposition_om.wants_openmetrics(accept)
     if scrapes is not None:
-        scrapes.labels("protobuf" if protobuf else "text", "scraper" if scrape else "other").inc()
-    if protobuf:
+        kind = "protobuf" if protobuf else "openmetrics" if openmetrics else "text"
+        scrapes.labels(kind, "scraper" if scrape else "other").inc()
+    if openmetrics:
+        body = exposition_om.text(snapshot, ledger.render_cache, registry)
+        media_type = exposition_om.CONTENT_TYPE
+    elif protobuf:
         families = exposition_proto.ledger_families(snapshot)
         if registry is not None:
             families = itertools.chain(families, exposition_proto.registry_families(registry))

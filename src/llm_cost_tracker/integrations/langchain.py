@@ -3,7 +3,7 @@
 ```python
 from langchain_openai import ChatOpenAI
 from llm_cost_tracker.integrations.langchain import RoutedChatModel
-from llm_cost_tracker.routing import ModelRouter
+from llm_cost_tracker.routing import ModelRouter, marks
 
 llm = RoutedChatModel(
     router=ModelRouter("/shared/routing.yaml", scope={"project": "checkout"}),
@@ -19,6 +19,7 @@ with streaming; each resolved model's client is built once and reused.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from llm_cost_tracker.routing import ModelRouter
+from llm_cost_tracker.routing import ModelRouter, marks
 
 
 class RoutedChatModel(BaseChatModel):
@@ -53,11 +54,24 @@ class RoutedChatModel(BaseChatModel):
         return self.router.resolve(self.model, **self.scope)
 
     def _delegate(self) -> BaseChatModel:
-        name = self.current_model
+        return self._model(self.current_model)
+
+    def _model(self, name: str) -> BaseChatModel:
         model = self._models.get(name)
         if model is None:
             model = self._models[name] = self.factory(name)
         return model
+
+    @contextlib.contextmanager
+    def _routed(self) -> Iterator[BaseChatModel]:
+        """The model for this call; a swapped call is marked (``routing.marks``) while it runs, so the exporter
+        counts what the swap saved."""
+        target, budget = self.router.route(self.model, **self.scope)
+        if target == self.model or not budget:
+            yield self._model(target)
+            return
+        with marks.swapped(self.model, budget):
+            yield self._model(target)
 
     def _generate(
         self,
@@ -66,7 +80,8 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._delegate()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        with self._routed() as model:
+            return model._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     async def _agenerate(
         self,
@@ -75,7 +90,8 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await self._delegate()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        with self._routed() as model:
+            return await model._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
     def _stream(
         self,
@@ -84,16 +100,19 @@ class RoutedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        return self._delegate()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        with self._routed() as model:
+            yield from model._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
 
-    def _astream(
+    async def _astream(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        return self._delegate()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)
+        with self._routed() as model:
+            async for chunk in model._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
+                yield chunk
 
     def bind_tools(
         self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any

@@ -2,7 +2,7 @@
 
 **SDK** (``litellm.completion`` and friends): wrap the calls, or patch the module once::
 
-    from llm_cost_tracker.routing import ModelRouter
+    from llm_cost_tracker.routing import ModelRouter, marks
     from llm_cost_tracker.integrations import litellm as routed
 
     router = ModelRouter("/shared/routing.yaml", scope={"project": "checkout"})
@@ -23,6 +23,7 @@ team_as="project")`` routes a team ``checkout`` as ``project=checkout``.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from llm_cost_tracker.routing import ModelRouter
+from llm_cost_tracker.routing import ModelRouter, marks
 
 _PATCHED = ("completion", "acompletion", "embedding", "aembedding", "text_completion", "atext_completion")
 
@@ -45,12 +46,28 @@ def route(function: Callable[..., Any], router: ModelRouter, **scope: str) -> Ca
         if args and isinstance(args[0], str) and "model" not in kwargs:
             kwargs["model"], args = args[0], args[1:]
         model = kwargs.get("model")
-        if isinstance(model, str):
-            kwargs["model"] = router.resolve(model, **scope)
-        return function(*args, **kwargs)
+        if not isinstance(model, str):
+            return function(*args, **kwargs)
+        target, budget = router.route(model, **scope)
+        kwargs["model"] = target
+        if target == model or not budget:
+            return function(*args, **kwargs)
+        # A swapped call is marked, for the exporter to count what it saved: the spans started during the call
+        # (LiteLLM's own OpenTelemetry callback's, or an instrumented SDK's) carry routing.marks' attributes.
+        with marks.swapped(model, budget):
+            result = function(*args, **kwargs)
+        if inspect.isawaitable(result):
+            return _marked_await(result, model, budget)
+        return result
 
     wrapper.__llm_cost_tracker_router__ = router  # type: ignore[attr-defined]
     return wrapper
+
+
+async def _marked_await(awaitable: Any, routed_from: str, budget: str) -> Any:
+    """An async call's coroutine, run with the swap's marks (its spans start when it is awaited)."""
+    with marks.swapped(routed_from, budget):
+        return await awaitable
 
 
 def patch(router: ModelRouter, **scope: str) -> None:

@@ -25,13 +25,15 @@ router = ModelRouter.from_url(
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from llm_cost_tracker.routing import marks
 from llm_cost_tracker.routing.document import RoutingDocument, RoutingFileError, parse
 from llm_cost_tracker.routing.remote import RemoteRouting
 
@@ -119,6 +121,31 @@ class ModelRouter:
                 self._answers = {}
             self._answers[key] = answer
         return answer
+
+    def route(self, model: str, **scope: str) -> tuple[str, str]:
+        """``(model to call, budget)``: as ``resolve``, with the budget whose swap it is (``""``: no swap,
+        ``"pin"``: a pin set by people). Integrations use it to mark the calls they swap."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.check_interval:
+            self._refresh(now)
+        return self._document.route(model, {**self.scope, **scope} if scope else self.scope)
+
+    @contextlib.contextmanager
+    def call(self, model: str, **scope: str) -> Iterator[str]:
+        """The model to call, with the call marked as swapped while the block runs::
+
+            with router.call("gpt-4o") as model:
+                client.chat.completions.create(model=model, messages=...)
+
+        Spans started inside (the instrumentation's span of the call) carry ``llm_cost_tracker.routed_from``
+        and ``llm_cost_tracker.budget`` when a swap applies, so that the exporter counts what it saved
+        (``llm_cost_avoided_usd_total``); see ``routing.marks``."""
+        target, budget = self.route(model, **scope)
+        if target == model or not budget:
+            yield target
+            return
+        with marks.swapped(model, budget):
+            yield target
 
     def _refresh(self, now: float | None = None) -> None:
         remote = self.remote

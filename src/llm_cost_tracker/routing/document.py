@@ -147,6 +147,16 @@ class RoutingDocument:
                 return rule.to
         return model
 
+    def route(self, model: str, scope: Mapping[str, str]) -> tuple[str, str]:
+        """``(model to call, budget)``: the budget whose swap applies (``"pin"`` for a pin), ``""`` for none."""
+        for rule in self.pins:
+            if rule.applies(model, scope):
+                return rule.to, "pin"
+        for rule in self.overrides:
+            if rule.applies(model, scope):
+                return rule.to, rule.budget
+        return model, ""
+
     def with_overrides(self, overrides: tuple[Override, ...], resolved: tuple[tuple[str, str], ...]) -> RoutingDocument:
         return replace(self, overrides=overrides, resolved=resolved)
 

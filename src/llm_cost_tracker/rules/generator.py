@@ -28,8 +28,14 @@ SPEND_SERIES: Final = (
     (SERIES_INCREASE, COST, SERIES_LABELS),
     ("series:llm_tokens:increase_exact", "llm_tokens_total", (*SERIES_LABELS, "token_type")),
     ("series:llm_requests:increase_exact", "llm_requests_total", (*SERIES_LABELS, "outcome")),
+    (
+        "series:llm_cost_avoided_usd:increase_exact",
+        "llm_cost_avoided_usd_total",
+        (*SERIES_LABELS[:4], "routed_to", "budget"),
+    ),
 )
-"""The exact increases every rule file records: spend, tokens and calls, for budgets, reports and dashboards."""
+"""The exact increases every rule file records: spend, tokens, calls and what budget swaps saved, for budgets,
+reports and dashboards."""
 INCREASE: Final = "budget:llm_cost_usd:increase_exact"
 SPEND: Final = "budget:llm_cost_usd:period"
 PERIOD_START: Final = "budget:llm_cost_usd:period_start"
