@@ -113,6 +113,7 @@ def session_for(config_file: str | Path | None) -> requests.Session:
 
 
 _STATUS = re.compile(r"HTTP Status Code (\d+) \((b?)(['\"])(.*)\3\)$", re.S)
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^\"')]+")
 _DURATION = re.compile(r"(\d+)(y|w|d|h|ms|m|s)")
 _UNIT_SECONDS: Final = {"y": 365 * DAY, "w": 7 * DAY, "d": DAY, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
 
@@ -164,7 +165,9 @@ class PrometheusHistory:
                 "check tls_config in --http.config.file"
             ) from None
         except requests.exceptions.RequestException as exc:
-            reason = str(exc.__context__ or exc).split(": ")[-1][:200]
+            text = str(exc.__context__ or exc)
+            errno = _ERRNO.search(text)
+            reason = errno.group(0) if errno else text.split(": ")[-1].rstrip("\"')")[:200]
             raise HistoryError(
                 f"cannot reach Prometheus at {self.url} (--prometheus.url): {reason or exc.__class__.__name__}"
             ) from None
