@@ -7,13 +7,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llm_cost_tracker import __version__
-from llm_cost_tracker.cli_help import command_group, examples
+from llm_cost_tracker.cli_help import command_group, examples, write_output
 from llm_cost_tracker.cli_rules import add_rules_commands
 from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.config import Config, ListenAddress
 from llm_cost_tracker.inputfile import InputFileError
+
+if TYPE_CHECKING:
+    from llm_cost_tracker.history import PrometheusHistory
 
 
 def _apply_serve_flags(args: argparse.Namespace, config: Config) -> Config:
@@ -157,7 +161,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     """Billed against tracked, per provider, project and UTC day."""
     from llm_cost_tracker import reconcile
     from llm_cost_tracker.config import load_config
-    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.history import HistoryError
     from llm_cost_tracker.rules.model import Resolution
 
     now = datetime.fromtimestamp(args.clock(), UTC)
@@ -190,12 +194,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return 1
     end = min(end, now.date() + timedelta(days=1))
     try:
-        history = PrometheusHistory(
-            args.prometheus_url,
-            http_config_file=args.http_config_file,
-            timeout_seconds=args.prometheus_timeout,
-            query_offset_seconds=offset,
-        )
+        history = history_from_args(args, offset)
         result = reconcile.run(config.reconcile, history, start, end, by_model=args.by == "model", now=now)
     except InputFileError as exc:
         print(f"Invalid --http.config.file: {exc}", file=sys.stderr)
@@ -205,7 +204,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return 1
     if end > now.date():
         result.notes.append(f"{now.date()} is not over: its figures are partial on both sides")
-    reconcile.write(reconcile.render(result, args.format), args.output)
+    write_output(reconcile.render(result, args.format), args.output)
     if args.format != "table":
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -215,33 +214,27 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def _report_window(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
     """``--period YYYY-MM`` or ``--from``/``--to`` (instants, UTC unless an offset is given); default: this month
     to now. Raises ``ValueError``."""
+    from llm_cost_tracker.clock import iso_utc, midnight
     from llm_cost_tracker.reconcile import month_window
-
-    def at(day: date) -> datetime:
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
     if args.period:
         first, following = month_window(args.period)
-        return at(first), at(following)
+        return midnight(first), midnight(following)
     if args.from_ or args.to:
         if not args.from_:
             raise ValueError("--to needs --from (or give --period YYYY-MM)")
         start = _instant(args.from_)
         end = _instant(args.to) if args.to else now
         if end <= start:
-            raise ValueError(f"--to ({_iso(end)}) must be after --from ({_iso(start)})")
+            raise ValueError(f"--to ({iso_utc(end)}) must be after --from ({iso_utc(start)})")
         return start, end
-    return at(now.date().replace(day=1)), now
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return midnight(now.date().replace(day=1)), now
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """What was spent in a period, by the labels of ``--by``."""
     from llm_cost_tracker import report
-    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.history import HistoryError
     from llm_cost_tracker.rules.model import Resolution
     from llm_cost_tracker.rules.spec import load_budgets
 
@@ -260,12 +253,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     try:
         budgets = load_budgets(args.budgets) if args.budgets else None
-        history = PrometheusHistory(
-            args.prometheus_url,
-            http_config_file=args.http_config_file,
-            timeout_seconds=args.prometheus_timeout,
-            query_offset_seconds=offset,
-        )
+        history = history_from_args(args, offset)
         result = report.build(history, start, end, by, now=now, budgets=budgets, detail=args.format == "html")
     except InputFileError as exc:
         print(f"Invalid input file: {exc}", file=sys.stderr)
@@ -273,13 +261,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     except HistoryError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1
-    from llm_cost_tracker.reconcile import write
-
-    write(report.render(result, args.format, now), args.output)
+    write_output(report.render(result, args.format, now), args.output)
     if args.format not in ("table", "html"):
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def history_from_args(args: argparse.Namespace, offset_seconds: int) -> PrometheusHistory:
+    """The Prometheus of ``add_prometheus_flags``; raises ``InputFileError`` for a bad ``--http.config.file``."""
+    from llm_cost_tracker.history import PrometheusHistory
+
+    return PrometheusHistory(
+        args.prometheus_url,
+        http_config_file=args.http_config_file,
+        timeout_seconds=args.prometheus_timeout,
+        query_offset_seconds=offset_seconds,
+    )
 
 
 def add_prometheus_flags(parser: argparse.ArgumentParser) -> None:

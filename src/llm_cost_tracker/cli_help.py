@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -23,3 +25,15 @@ def command_group(parser: argparse.ArgumentParser, dest: str) -> Any:
 def _print_help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 0
+
+
+def write_output(text: str, output: str | None) -> None:
+    """``text`` to standard output (``-o`` absent or ``-``), else to the file, atomically (a temporary file
+    renamed over it)."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

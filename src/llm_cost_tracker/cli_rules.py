@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llm_cost_tracker.cli_help import command_group, examples
+from llm_cost_tracker.cli_help import command_group, examples, write_output
 from llm_cost_tracker.inputfile import InputFileError
 
 
@@ -26,21 +26,11 @@ def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
     return render(groups, source), sum(len(g.rules) for g in groups)
 
 
-def _write(text: str, output: str | None) -> None:
-    if output is None or output == "-":
-        sys.stdout.write(text)
-        return
-    path = Path(output)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def cmd_rules_generate(args: argparse.Namespace) -> int:
     from llm_cost_tracker.rules.render import alertmanager_route
 
     if args.alertmanager_route:
-        _write(alertmanager_route(args.webhook_url), args.output)
+        write_output(alertmanager_route(args.webhook_url), args.output)
         return 0
     if args.split_by is not None:
         return _generate_split(args)
@@ -49,7 +39,7 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
     except (InputFileError, ValueError) as exc:  # a bad --interval is a ValueError
         print(f"could not generate rules: {exc}", file=sys.stderr)
         return 1
-    _write(text, args.output)
+    write_output(text, args.output)
     return 0
 
 
@@ -86,7 +76,7 @@ def _generate_split(args: argparse.Namespace) -> int:
             )
         else:
             text = prometheus_rules(groups, f"{source}, org {org}")
-        _write(text, str(directory / f"{org}.rules.yaml"))
+        write_output(text, str(directory / f"{org}.rules.yaml"))
         print(f"{directory / f'{org}.rules.yaml'}: {sum(len(g.rules) for g in groups)} rules for org {org}")
     return 0
 
@@ -121,7 +111,7 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
 
     from llm_cost_tracker.rules.spec import json_schema
 
-    _write(json.dumps(json_schema(), indent=2) + "\n", args.output)
+    write_output(json.dumps(json_schema(), indent=2) + "\n", args.output)
     return 0
 
 
@@ -130,8 +120,8 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from llm_cost_tracker.cli import _instant
-    from llm_cost_tracker.history import HistoryError, PrometheusHistory
+    from llm_cost_tracker.cli import _instant, history_from_args
+    from llm_cost_tracker.history import HistoryError
     from llm_cost_tracker.rules.backtest import backtest, render_table
     from llm_cost_tracker.rules.model import Resolution
     from llm_cost_tracker.rules.spec import load_budgets
@@ -148,12 +138,7 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
         return 2
     try:
         budgets = load_budgets(args.budgets)
-        history = PrometheusHistory(
-            args.prometheus_url,
-            http_config_file=args.http_config_file,
-            timeout_seconds=args.prometheus_timeout,
-            query_offset_seconds=offset,
-        )
+        history = history_from_args(args, offset)
         missing = history.missing_spend_rules(start, end)
         results = backtest(history, budgets, start, end) if missing is None else []
     except InputFileError as exc:

@@ -29,3 +29,13 @@ def now_ns(clock: Clock) -> int:
 def utc_today(clock: Clock) -> date:
     """The clock's current date in UTC."""
     return datetime.fromtimestamp(clock(), tz=UTC).date()
+
+
+def midnight(day: date) -> datetime:
+    """The start of ``day`` in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2026-12-01T00:00:00Z``: an instant in UTC, to the second, as reports and rules print it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

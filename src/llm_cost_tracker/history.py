@@ -25,6 +25,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from llm_cost_tracker.clock import midnight
 from llm_cost_tracker.inputfile import load_model
 from llm_cost_tracker.rules import promql
 from llm_cost_tracker.rules.generator import SERIES_INCREASE
@@ -195,8 +196,8 @@ class PrometheusHistory:
         if end <= start:
             return []
         expr = f"{promql.by(labels)} ({promql.period_sum(promql.selector(record, match or {}), DAY)})"
-        first = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1, seconds=self.offset)
-        last = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(seconds=self.offset)
+        first = midnight(start) + timedelta(days=1, seconds=self.offset)
+        last = midnight(end) + timedelta(seconds=self.offset)
         result = self._call(
             f"the daily {record} query",
             lambda: self.client.custom_query_range(expr, first, last, str(DAY)),
@@ -240,6 +241,17 @@ class PrometheusHistory:
             f"Prometheus at {self.url} has llm_cost_usd_total but not {SERIES_INCREASE}: load the spend rules "
             "(`llm-cost-tracker rules generate -o llm-cost.rules.yaml`, in rule_files); reports and reconcile read "
             "what they record, so that their figures are the budgets'"
+        )
+
+    def why_no_spend(self, start: datetime, end: datetime, what: str) -> str:
+        """Found no spend in ``(start, end]``: raises ``HistoryError`` when that is because the spend rules are not
+        loaded, else returns the note to print (``what``: "this period", "these days")."""
+        message = self.missing_spend_rules(start, end)
+        if message is not None:
+            raise HistoryError(message)
+        return (
+            f"Prometheus at {self.url} holds no LLM spend for {what}: is it scraping the exporter, and are the spend "
+            "rules loaded?"
         )
 
     def retention_start(self, now: datetime) -> datetime | None:

@@ -11,20 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
 from llm_cost_tracker.billing.api import BillingApiError
 from llm_cost_tracker.billing.model import BillingSource, UsedTokens
 from llm_cost_tracker.billing.sources import ReconcileError as ReconcileError
 from llm_cost_tracker.billing.sources import open_source
+from llm_cost_tracker.clock import midnight
 from llm_cost_tracker.config import ProviderBilling, ReconcileConfig
-from llm_cost_tracker.history import TOKENS_INCREASE, HistoryError, PrometheusHistory
+from llm_cost_tracker.history import TOKENS_INCREASE, PrometheusHistory
 from llm_cost_tracker.rules.generator import SERIES_INCREASE
 
 TOKEN_COLUMNS: Final = ("input", "cache_read", "cache_write", "output")
@@ -155,10 +154,10 @@ def reconcile(
                 tokens[kind] += value.value
 
     if not tracked and billed:
-        _explain_no_tracked(history, start, end, result)
+        result.notes.append(history.why_no_spend(midnight(start), midnight(end), "these days"))
     if now is not None:
         kept_from = history.retention_start(now)
-        if kept_from is not None and kept_from > datetime(start.year, start.month, start.day, tzinfo=UTC):
+        if kept_from is not None and kept_from > midnight(start):
             result.notes.append(
                 f"Prometheus keeps data from {kept_from:%Y-%m-%d %H:%M} UTC (its retention): days before "
                 "are tracked as far as it still holds them, so their capture ratio reads low"
@@ -176,21 +175,6 @@ def reconcile(
         if row.billed_usd or row.tracked_usd or row.billed_tokens or row.tracked_tokens:
             result.rows.append(row)
     return result
-
-
-def _explain_no_tracked(history: PrometheusHistory, start: date, end: date, result: Reconciliation) -> None:
-    """No tracked spend at all: the spend rules are not loaded (an error), or nothing was scraped (a note)."""
-    message = history.missing_spend_rules(_midnight(start), _midnight(end))
-    if message is not None:
-        raise HistoryError(message)
-    result.notes.append(
-        f"Prometheus at {history.url} holds no LLM spend for these days: is it scraping the exporter, and are "
-        "the spend rules loaded?"
-    )
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def default_window(today: date) -> tuple[date, date]:
@@ -336,10 +320,3 @@ def parse_day(value: str, flag: str) -> date:
     if moment.time() != datetime.min.time():
         raise ValueError(f"{flag}: the providers bill whole UTC days; give a day or a UTC midnight (got {value!r})")
     return moment.date()
-
-
-def write(text: str, output: str | None) -> None:
-    if output is None or output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(output).write_text(text)

@@ -12,11 +12,12 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any, Final
 
-from llm_cost_tracker.history import REQUESTS_INCREASE, HistoryError, PrometheusHistory
+from llm_cost_tracker.clock import iso_utc
+from llm_cost_tracker.history import REQUESTS_INCREASE, PrometheusHistory
 from llm_cost_tracker.rules import promql
 from llm_cost_tracker.rules.generator import FORECAST, SERIES_INCREASE, SPEND
 from llm_cost_tracker.rules.spec import BudgetFile
@@ -71,16 +72,12 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso_utc(self.start),
+            "end": iso_utc(self.end),
             "currency": "USD",
             "total_usd": round(self.total_usd, 9),
             "rows": [row.to_json(self.by) for row in self.rows],
         }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ms(start: datetime, end: datetime) -> int:
@@ -116,7 +113,7 @@ def build(
     ordered = sorted(rows.values(), key=lambda row: (-row.cost_usd, tuple(row.labels.values())))
     report = Report(start, end, by, [row for row in ordered if row.cost_usd or row.requests])
     if not report.rows:
-        _explain_empty(history, start, end, report)
+        report.notes.append(history.why_no_spend(start, end, "this period"))
     kept_from = history.retention_start(now)
     if kept_from is not None and kept_from > start:
         report.notes.append(
@@ -124,7 +121,7 @@ def build(
             "before it, so the figures leave out what it no longer holds"
         )
     if end > now:
-        report.notes.append(f"the period ends after now ({_iso(now)}): its figures are to date")
+        report.notes.append(f"the period ends after now ({iso_utc(now)}): its figures are to date")
     saved = history.instant(period_expr(AVOIDED_INCREASE, start, end, ("budget", "model")), at, "the savings query")
     report.savings = sorted(
         ((labels.get("budget", ""), labels.get("model", ""), value) for labels, value in saved if value > 0),
@@ -133,16 +130,6 @@ def build(
     if detail:
         _details(history, report, budgets, now)
     return report
-
-
-def _explain_empty(history: PrometheusHistory, start: datetime, end: datetime, report: Report) -> None:
-    message = history.missing_spend_rules(start, end)
-    if message is not None:
-        raise HistoryError(message)
-    report.notes.append(
-        f"Prometheus at {history.url} holds no LLM spend for this period: is it scraping the exporter, and are "
-        "the spend rules loaded?"
-    )
 
 
 def _details(history: PrometheusHistory, report: Report, budgets: BudgetFile | None, now: datetime) -> None:
@@ -213,7 +200,7 @@ def render_table(report: Report) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     out = [
-        f"LLM spend from {_iso(report.start)} to {_iso(report.end)} (USD)",
+        f"LLM spend from {iso_utc(report.start)} to {iso_utc(report.end)} (USD)",
         fmt(columns),
         rule,
         *map(fmt, body),
@@ -254,14 +241,14 @@ def render_html(report: Report, generated_at: datetime) -> str:
     ]
     return environment.from_string(template).render(
         report=report,
-        start=_iso(report.start),
-        end=_iso(report.end),
-        generated=_iso(generated_at),
+        start=iso_utc(report.start),
+        end=iso_utc(report.end),
+        generated=iso_utc(generated_at),
         total=report.total_usd,
         bars=bars,
         bar_width=max(2.0, 640 / max(1, len(report.daily)) - 4),
         peak=peak,
-        budgets_at=_iso(min(report.end, generated_at)),
+        budgets_at=iso_utc(min(report.end, generated_at)),
     )
 
 

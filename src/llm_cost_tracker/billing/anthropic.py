@@ -18,8 +18,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
 
-from llm_cost_tracker.billing.api import AdminApi, BillingApiError
-from llm_cost_tracker.billing.model import DEFAULT_PROJECT, BilledCost, UsedTokens, day_of_bucket, midnight
+from llm_cost_tracker.billing.api import AdminApi, BillingApiError, Shape, bucket_day, validated
+from llm_cost_tracker.billing.model import DEFAULT_PROJECT, BilledCost, UsedTokens, midnight
 
 BASE_URL = "https://api.anthropic.com"
 COST_REPORT = "/v1/organizations/cost_report"
@@ -29,26 +29,22 @@ DAYS_PER_PAGE = 31
 CENTS = Decimal(100)
 
 
-class _Shape(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
-
-
 Count = Annotated[int, pydantic.Field(ge=0)]
 
 
-class _Cost(_Shape):
+class _Cost(Shape):
     amount: Annotated[Decimal, pydantic.Field(allow_inf_nan=False)]
     currency: str
     workspace_id: str | None = None
     model: str | None = None
 
 
-class _CacheCreation(_Shape):
+class _CacheCreation(Shape):
     ephemeral_1h_input_tokens: Count = 0
     ephemeral_5m_input_tokens: Count = 0
 
 
-class _Usage(_Shape):
+class _Usage(Shape):
     uncached_input_tokens: Count
     cache_read_input_tokens: Count
     output_tokens: Count
@@ -57,38 +53,24 @@ class _Usage(_Shape):
     model: str | None = None
 
 
-ResultT = TypeVar("ResultT", bound=_Shape)
+ResultT = TypeVar("ResultT", bound=Shape)
 
 
-class _Bucket(_Shape, Generic[ResultT]):
+class _Bucket(Shape, Generic[ResultT]):
     starting_at: datetime
     ending_at: datetime
     results: list[ResultT]
 
 
-class _Page(_Shape, Generic[ResultT]):
+class _Page(Shape, Generic[ResultT]):
     data: list[_Bucket[ResultT]]
     has_more: bool
     next_page: str | None = None
 
 
 def _parse(shape: type[_Page[ResultT]], page: dict[str, Any], path: str) -> list[tuple[date, ResultT]]:
-    try:
-        parsed = shape.model_validate(page)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise BillingApiError(
-            f"anthropic: GET {path}: the response is not the documented shape: {where}: {error['msg']}"
-        ) from None
-    rows = []
-    for bucket in parsed.data:
-        try:
-            day = day_of_bucket("anthropic", bucket.starting_at, bucket.ending_at)
-        except ValueError as exc:
-            raise BillingApiError(f"{exc} (GET {path})") from None
-        rows += [(day, result) for result in bucket.results]
-    return rows
+    parsed = validated(shape, page, "anthropic", path)
+    return [(bucket_day("anthropic", b.starting_at, b.ending_at, path), r) for b in parsed.data for r in b.results]
 
 
 def _rfc3339(day: date) -> str:

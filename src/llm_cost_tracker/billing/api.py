@@ -13,10 +13,14 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
+import pydantic
+
+from llm_cost_tracker.clock import midnight
 
 RETRY_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 """Retried: timeouts, rate limits, server errors and Anthropic's 529 "overloaded"."""
@@ -27,6 +31,36 @@ MAX_PAGES: Final = 1000
 
 class BillingApiError(Exception):
     """A provider's API could not give the figures; the message names the provider, the endpoint and why."""
+
+
+class Shape(pydantic.BaseModel):
+    """A documented response shape: the fields read must be there and well typed, others are ignored."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+
+
+ShapeT = TypeVar("ShapeT", bound=Shape)
+
+
+def validated(shape: type[ShapeT], body: dict[str, Any], provider: str, path: str) -> ShapeT:
+    """``body`` read as ``shape``; raises ``BillingApiError`` naming the first field that is not as documented."""
+    try:
+        return shape.model_validate(body)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise BillingApiError(
+            f"{provider}: GET {path}: the response is not the documented shape: {where}: {error['msg']}"
+        ) from None
+
+
+def bucket_day(provider: str, start: datetime, end: datetime, path: str) -> date:
+    """The UTC day a daily bucket covers; raises ``BillingApiError`` when it is not one whole UTC day."""
+    if start != midnight(start.date()) or end - start != timedelta(days=1):
+        raise BillingApiError(
+            f"{provider}: a daily bucket from {start.isoformat()} to {end.isoformat()} is not one UTC day (GET {path})"
+        )
+    return start.date()
 
 
 QueryValue = str | int | Sequence[str]

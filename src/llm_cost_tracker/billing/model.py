@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
+
+from llm_cost_tracker.clock import midnight as midnight
 
 DEFAULT_PROJECT = "default"
 """How the projects map names the provider's default project or workspace (a ``null`` id in the APIs)."""
@@ -47,14 +49,3 @@ class BillingSource(Protocol):
     def usage(self, start: date, end: date) -> list[UsedTokens]: ...
 
     def close(self) -> None: ...
-
-
-def midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def day_of_bucket(provider: str, start: datetime, end: datetime) -> date:
-    """The UTC day a daily bucket covers; raises ``ValueError`` when it is not one whole UTC day."""
-    if start != midnight(start.date()) or end - start != timedelta(days=1):
-        raise ValueError(f"{provider}: a daily bucket from {start.isoformat()} to {end.isoformat()} is not one UTC day")
-    return start.date()

@@ -20,8 +20,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import pydantic
 
-from llm_cost_tracker.billing.api import AdminApi, BillingApiError
-from llm_cost_tracker.billing.model import DEFAULT_PROJECT, BilledCost, UsedTokens, day_of_bucket, midnight
+from llm_cost_tracker.billing.api import AdminApi, BillingApiError, Shape, bucket_day, validated
+from llm_cost_tracker.billing.model import DEFAULT_PROJECT, BilledCost, UsedTokens, midnight
 
 BASE_URL = "https://api.openai.com"
 COSTS = "/v1/organization/costs"
@@ -29,26 +29,22 @@ COMPLETIONS_USAGE = "/v1/organization/usage/completions"
 DAYS_PER_PAGE = 31
 
 
-class _Shape(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
-
-
 Money = Annotated[Decimal, pydantic.Field(allow_inf_nan=False)]
 Count = Annotated[int, pydantic.Field(ge=0, strict=False)]
 
 
-class _Amount(_Shape):
+class _Amount(Shape):
     value: Money
     currency: str
 
 
-class _CostResult(_Shape):
+class _CostResult(Shape):
     object: Literal["organization.costs.result"]
     amount: _Amount
     project_id: str | None = None
 
 
-class _UsageResult(_Shape):
+class _UsageResult(Shape):
     object: Literal["organization.usage.completions.result"]
     input_tokens: Count
     output_tokens: Count
@@ -59,17 +55,17 @@ class _UsageResult(_Shape):
     model: str | None = None
 
 
-ResultT = TypeVar("ResultT", bound=_Shape)
+ResultT = TypeVar("ResultT", bound=Shape)
 
 
-class _Bucket(_Shape, Generic[ResultT]):
+class _Bucket(Shape, Generic[ResultT]):
     object: Literal["bucket"]
     start_time: int
     end_time: int
     results: list[ResultT]
 
 
-class _Page(_Shape, Generic[ResultT]):
+class _Page(Shape, Generic[ResultT]):
     object: Literal["page"]
     data: list[_Bucket[ResultT]]
     has_more: bool
@@ -77,26 +73,17 @@ class _Page(_Shape, Generic[ResultT]):
 
 
 def _parse(shape: type[_Page[ResultT]], page: dict[str, Any], path: str) -> list[tuple[date, ResultT]]:
-    try:
-        parsed = shape.model_validate(page)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise BillingApiError(
-            f"openai: GET {path}: the response is not the documented shape: {where}: {error['msg']}"
-        ) from None
-    rows = []
-    for bucket in parsed.data:
-        try:
-            day = day_of_bucket(
-                "openai",
-                datetime.fromtimestamp(bucket.start_time, UTC),
-                datetime.fromtimestamp(bucket.end_time, UTC),
-            )
-        except ValueError as exc:
-            raise BillingApiError(f"{exc} (GET {path})") from None
-        rows += [(day, result) for result in bucket.results]
-    return rows
+    parsed = validated(shape, page, "openai", path)
+    return [
+        (
+            bucket_day(
+                "openai", datetime.fromtimestamp(b.start_time, UTC), datetime.fromtimestamp(b.end_time, UTC), path
+            ),
+            r,
+        )
+        for b in parsed.data
+        for r in b.results
+    ]
 
 
 class OpenAIBilling:

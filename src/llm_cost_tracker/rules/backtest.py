@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from llm_cost_tracker.clock import iso_utc
 from llm_cost_tracker.history import PrometheusHistory
 from llm_cost_tracker.rules import promql
 from llm_cost_tracker.rules.generator import BURN_RATE_TIERS, SERIES_INCREASE
@@ -45,7 +46,7 @@ class Firing:
         entry: dict[str, Any] = {
             "alertname": self.alertname,
             "threshold": self.threshold,
-            "first_firing": _iso(self.first_firing) if self.first_firing else None,
+            "first_firing": iso_utc(self.first_firing) if self.first_firing else None,
         }
         if self.window is not None:
             entry["window"] = self.window
@@ -61,10 +62,6 @@ class BudgetResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "alerts": [a.to_json() for a in self.alerts]}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _period_start(period: str, seconds: float) -> float:
@@ -232,7 +229,7 @@ def render_table(results: Sequence[BudgetResult]) -> str:
                     result.name,
                     alert.alertname,
                     threshold,
-                    _iso(alert.first_firing) if alert.first_firing else "never",
+                    iso_utc(alert.first_firing) if alert.first_firing else "never",
                     swapped,
                 ]
             )
