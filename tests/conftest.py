@@ -58,16 +58,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def need_binary(*names: str) -> str:
+def need_binary(
+    *names: str, hint: str = "Debian: apt-get install prometheus prometheus-alertmanager; amtool comes with the latter"
+) -> str:
     """The path of the first binary found; skip (or fail in CI) when none is installed."""
     for name in names:
         path = shutil.which(name)
         if path:
             return path
-    message = (
-        f"{' or '.join(names)} is not installed "
-        "(Debian: apt-get install prometheus prometheus-alertmanager; amtool comes with the latter)"
-    )
+    message = f"{' or '.join(names)} is not installed ({hint})"
     if REQUIRE_BINARIES:
         pytest.fail(message)
     pytest.skip(message)

@@ -22,7 +22,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-USAGE = {"prompt_tokens": 1250, "completion_tokens": 180, "total_tokens": 1430}
+USAGE = {
+    "prompt_tokens": 1250,
+    "completion_tokens": 180,
+    "total_tokens": 1430,
+    # As the real API sends them (OpenLIT, for one, fails on a usage without the details).
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
 
 
 @dataclass
@@ -87,10 +99,43 @@ def _app(provider: FakeProvider) -> Starlette:
             }
         )
 
+    async def responses(request: Request) -> Response:
+        """The Responses API, what the Vercel AI SDK's ``openai(model)`` calls; not streamed."""
+        body = orjson.loads(await request.body())
+        provider.requests.append(body)
+        provider.received.append(time.time())
+        model = body.get("model", "unknown")
+        return JSONResponse(
+            {
+                "id": f"resp_fake{len(provider.requests)}",
+                "object": "response",
+                "created_at": int(time.time()),
+                "status": "completed",
+                "model": model,
+                "output": [
+                    {
+                        "type": "message",
+                        "id": f"msg_fake{len(provider.requests)}",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": f"answered by {model}", "annotations": []}],
+                    }
+                ],
+                "usage": {
+                    "input_tokens": USAGE["prompt_tokens"],
+                    "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": USAGE["completion_tokens"],
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                    "total_tokens": USAGE["total_tokens"],
+                },
+            }
+        )
+
     routes = []
     for prefix in ("", "/v1"):
         routes += [
             Route(f"{prefix}/chat/completions", chat, methods=["POST"]),
+            Route(f"{prefix}/responses", responses, methods=["POST"]),
             Route(f"{prefix}/embeddings", embeddings, methods=["POST"]),
         ]
     return Starlette(routes=routes)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from demo.stack import free_port
-from tests.conftest import run_cli, wait_until
+from tests.conftest import need_binary, run_cli, wait_until
 from tests.test_serve import Process, write_config
 
 ROOT = Path(__file__).parent.parent
@@ -67,69 +68,145 @@ def test_simulate_runs_in_the_venv_make_run_creates(tmp_path: Path) -> None:
         server.log.close()
 
 
-APP = """\
-import os
+RECIPES = {
+    # The recipe's <summary> name -> what the app itself depends on, installed before the recipe's own line
+    # (the app exists before it is instrumented), and the OTel service name its spans carry.
+    "OpenTelemetry SDK": ["openai"],
+    "OpenLLMetry": ["openai"],
+    "OpenLIT": ["openai"],
+    "LiteLLM": [],
+    "LangChain": ["langchain-openai"],
+    "OpenInference": ["openai"],
+    "Vercel AI SDK": ["ai@7", "@ai-sdk/openai@4"],
+}
 
-import openai
 
-client = openai.OpenAI(base_url=os.environ["FAKE_OPENAI_URL"], api_key="sk-not-a-key", max_retries=0)
-client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Where is my order?"}])
-"""
+@dataclass
+class Recipe:
+    name: str
+    script: str
+    """The ``sh`` block: install line, variables, the command that runs the app."""
+    files: dict[str, str]
+    """The app's files, each a code block whose first line is a comment naming it (``# app.py: ...``)."""
+
+    @property
+    def node(self) -> bool:
+        return self.script.startswith("npm ")
 
 
-def test_the_otel_sdk_recipe_exports_priced_spans_from_a_fresh_venv(tmp_path: Path) -> None:
-    """The "OpenTelemetry SDK" block, as written: its pip line into a new venv (with the app's openai), its
-    variables with this test's port, ``opentelemetry-instrument python app.py``; the provider is a fake."""
+def recipes() -> dict[str, Recipe]:
+    found = {}
+    section = README.split("## Point your app at it", 1)[1].split("\n## ", 1)[0]
+    for summary, body in re.findall(
+        r"<details[^>]*>\s*<summary><b>([^<]+)</b>.*?</summary>(.*?)</details>", section, re.S
+    ):
+        script = ""
+        files = {}
+        for lang, code in re.findall(r"```(\w+)\n(.*?)```", body, re.S):
+            if lang == "sh":
+                assert not script, f"{summary}: one sh block per recipe"
+                script = code
+            else:
+                first = code.splitlines()[0]
+                named = re.match(r"(?:#|//) ([\w.-]+\.(?:py|mjs))\b", first)
+                assert named, f"{summary}: a {lang} block must start with a comment naming its file, not {first!r}"
+                files[named.group(1)] = code
+        found[summary.strip()] = Recipe(summary.strip(), script, files)
+    return found
+
+
+def test_every_instrumentation_has_a_recipe() -> None:
+    assert sorted(recipes()) == sorted(RECIPES)
+
+
+def recipe_environment(tmp_path: Path, provider_url: str) -> dict[str, str]:
+    """A clean environment, as a new terminal has: the app's provider settings and the package caches kept."""
+    home = Path.home()
+    return {
+        "PATH": f"{tmp_path / 'venv' / 'bin'}:{tmp_path / 'node_modules' / '.bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "OPENAI_API_KEY": "sk-not-a-key",
+        "OPENAI_BASE_URL": provider_url,
+        "PIP_CACHE_DIR": str(home / ".cache" / "pip"),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "npm_config_cache": str(home / ".npm"),
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+        # No network here: LiteLLM would try for ~10 s to fetch its model price map at import.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+
+
+@pytest.mark.recipe
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_the_recipe_exports_priced_spans_as_written(name: str, tmp_path: Path) -> None:
+    """The recipe's blocks as written (ports aside): its files, its app dependencies in a fresh venv or npm
+    project, then its sh block in bash (install line, variables, run); the provider is a fake on loopback."""
     import sys
 
     from tests.fake_provider import USAGE, fake_openai
 
-    (block,) = [b for b in shell_blocks() if "opentelemetry-instrument python app.py" in b]
-    lines = [line for line in block.splitlines() if line.strip()]
-    assert lines[0].startswith("pip install ")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", *shlex.split(lines[0])[2:], "openai"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert install.returncode == 0, install.stderr[-2000:]
-    (tmp_path / "app.py").write_text(APP)
-    otlp, web = free_port(), free_port()
-    config = tmp_path / "config.yaml"
-    write_config(config, otlp, web)
-    server = Process(config, otlp, web)
-    try:
-        wait_until(server.ready, timeout=30)
-        script = "\n".join(lines[1:]).replace("localhost:4318", f"127.0.0.1:{otlp}")
-        with fake_openai() as provider:
-            env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "FAKE_OPENAI_URL": provider.url, "HOME": str(tmp_path)}
-            result = subprocess.run(
-                ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    recipe = recipes()[name]
+    if recipe.node:
+        for binary in ("node", "npm"):
+            need_binary(binary, hint="the Vercel AI SDK recipe runs a Node app; Debian: apt-get install nodejs npm")
+    for file, code in recipe.files.items():
+        (tmp_path / file).write_text(code)
+    with fake_openai() as provider:
+        env = recipe_environment(tmp_path, provider.url)
+        if recipe.node:
+            (tmp_path / "package.json").write_text('{"name": "app", "private": true, "type": "module"}\n')
+            prepare = ["npm", "install", "--silent", *RECIPES[name]]
+        else:
+            subprocess.run(
+                [sys.executable, "-m", "venv", "--upgrade-deps", str(tmp_path / "venv")],
+                check=True,
+                capture_output=True,
+                env={**env, "PATH": os.environ["PATH"]},
             )
-            assert result.returncode == 0, result.stderr[-2000:]
-            assert provider.models == ["gpt-4o"]
-
-        def priced() -> bool:
-            return any(
-                name == "llm_tokens_total"
-                and labels.get("project") == "checkout-assistant"
-                and labels.get("model") == "gpt-4o"
-                and labels.get("token_type") == "input"
-                and value == USAGE["prompt_tokens"]
-                for name, labels, value in server.samples()
-            )
-
+            prepare = ["pip", "install", "--quiet", *RECIPES[name]] if RECIPES[name] else ["true"]
+        done = subprocess.run(prepare, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        otlp, web = free_port(), free_port()
+        config = tmp_path / "config.yaml"
+        write_config(config, otlp, web)
+        server = Process(config, otlp, web)
         try:
-            wait_until(priced, timeout=20)
-        except AssertionError:
-            raise AssertionError(
-                f"{[s for s in server.samples() if s[0].startswith(('llm_tokens', 'llm_cost_tracker_spans'))]}\n"
-                f"{result.stderr[-3000:]}"
-            ) from None
-    finally:
-        server.popen.terminate()
-        server.popen.wait(10)
-        server.log.close()
+            wait_until(server.ready, timeout=30)
+            script = recipe.script.replace("localhost:4318", f"127.0.0.1:{otlp}")
+            for file, code in recipe.files.items():
+                (tmp_path / file).write_text(code.replace("localhost:4318", f"127.0.0.1:{otlp}"))
+            result = subprocess.run(
+                ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert provider.models == ["gpt-4o"], provider.requests
+
+            def priced() -> bool:
+                return any(
+                    name == "llm_cost_usd_total"
+                    and labels.get("project") == "checkout-assistant"
+                    and labels.get("model") == "gpt-4o"
+                    and value > 0
+                    for name, labels, value in server.samples()
+                )
+
+            try:
+                wait_until(priced, timeout=20)
+            except AssertionError:
+                raise AssertionError(
+                    f"{[s for s in server.samples() if s[0].startswith(('llm_tokens', 'llm_cost_tracker_spans'))]}\n"
+                    f"{result.stderr[-3000:]}"
+                ) from None
+            tokens = {
+                labels["token_type"]: value
+                for sample, labels, value in server.samples()
+                if sample == "llm_tokens_total" and labels.get("project") == "checkout-assistant"
+            }
+            assert tokens.get("input") == USAGE["prompt_tokens"], tokens  # counted once, however many spans
+            assert tokens.get("output") == USAGE["completion_tokens"], tokens
+        finally:
+            server.popen.terminate()
+            server.popen.wait(10)
+            server.log.close()
