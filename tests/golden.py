@@ -18,7 +18,7 @@ from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
 from llm_cost_tracker.pricing.resolver import PriceResolver
 from llm_cost_tracker.rules.generator import Resolution, generate
-from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules, vmalert_rules
 from llm_cost_tracker.rules.spec import json_schema, load_budgets
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -47,6 +47,7 @@ def rules_cases() -> dict[Path, str]:
         out = source.with_name(source.name.replace("in-", "out-", 1))
         cases[out] = prometheus_rules(groups, source.name)
         cases[out.with_suffix(".operator.yaml")] = prometheus_operator_rule(groups, source.name)
+        cases[out.with_suffix(".vmalert.yaml")] = vmalert_rules(groups, source.name)
     example = ROOT / "examples" / "budgets.yaml"
     cases[example.with_name("budgets.rules.yaml")] = prometheus_rules(generate(load_budgets(example)), example.name)
     demo = ROOT / "deploy" / "budgets.yaml"

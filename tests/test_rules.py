@@ -14,7 +14,7 @@ import yaml
 from llm_cost_tracker.cli import main
 from llm_cost_tracker.inputfile import InputFileError, parse_model
 from llm_cost_tracker.rules.generator import RUNBOOK, Resolution, generate
-from llm_cost_tracker.rules.render import HEADER, prometheus_rules
+from llm_cost_tracker.rules.render import HEADER, prometheus_rules, vmalert_rules
 from llm_cost_tracker.rules.spec import BudgetFile, json_schema, load_budgets
 from tests.conftest import need_binary
 from tests.golden import ROOT, RULES_TESTDATA, rules_cases
@@ -70,6 +70,35 @@ def test_promtool_unit_tests(tmp_path: Path, suite: str, resolution: Resolution)
         [promtool, "test", "rules", f"{suite}.test.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vmalert_rules_keep_firing_as_keep_firing_for_does(tmp_path: Path) -> None:
+    """The vmalert file has no ``keep_firing_for`` (vmalert 1.79 refuses it), and its alerts still keep firing:
+    the month suite (an exceeded budget firing 2h into the next month) passes on it in promtool."""
+    promtool = need_binary("promtool")
+    budgets = load_budgets(UNIT / "unit-month.budgets.yaml")
+    rules = vmalert_rules(generate(budgets, Resolution(interval_seconds=3600, offset_seconds=0)), "unit-month")
+    assert all("keep_firing_for" not in rule for g in yaml.safe_load(rules)["groups"] for rule in g["rules"])
+    (tmp_path / "rules.yaml").write_text(rules)
+    # One difference: Prometheus keeps a kept alert's annotations as they last were; vmalert renders them
+    # at each evaluation, so the description of the alert kept into February names February's spend.
+    kept = "eval_time: 745h  # a new month, but the alert keeps firing for keep_firing_for (2h), as it last was"
+    suite = (UNIT / "unit-month.test.yaml").read_text()
+    before, after = suite.split(kept)
+    after = after.replace("has spent $4464.00", "has spent $6.00", 1)
+    (tmp_path / "unit-month.test.yaml").write_text(before + kept + after)
+    result = subprocess.run(
+        [promtool, "test", "rules", "unit-month.test.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vmalert_accepts_the_vmalert_rules(tmp_path: Path) -> None:
+    vmalert = need_binary("vmalert", hint="Debian: apt-get install victoria-metrics")
+    for out in sorted(RULES_TESTDATA.glob("out-*.vmalert.yaml")):
+        result = subprocess.run([vmalert, "-dryRun", f"-rule={out}"], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "error" not in (result.stdout + result.stderr).lower()
 
 
 def test_output_starts_with_the_generated_header() -> None:
@@ -208,6 +237,21 @@ def test_json_schema_validates_the_examples_and_refuses_a_typo() -> None:
         "yaml-language-server: $schema=../schemas/budgets.schema.json"
         in (ROOT / "examples" / "budgets.yaml").read_text()
     )
+
+
+def test_cli_generates_the_vmalert_file_alone_and_split_by_org(tmp_path: Path) -> None:
+    design = RULES_TESTDATA / "in-design.yaml"
+    out = tmp_path / "rules.yaml"
+    assert main(["rules", "generate", "--budgets", str(design), "--format", "vmalert", "-o", str(out)]) == 0
+    assert out.read_text() == (RULES_TESTDATA / "out-design.vmalert.yaml").read_text()
+    split = ["rules", "generate", "--budgets", str(design), "--format", "vmalert", "--split-by", "org"]
+    assert main([*split, "-o", str(tmp_path / "orgs")]) == 0
+    files = sorted((tmp_path / "orgs").glob("*.rules.yaml"))
+    assert files
+    for path in files:
+        text = path.read_text()
+        assert "keep_firing_for" not in text
+        assert "# For vmalert (VictoriaMetrics)" in text
 
 
 def test_cli_generate_check_and_route(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,16 +14,13 @@ from llm_cost_tracker.inputfile import InputFileError
 def _generated_rules(args: argparse.Namespace) -> tuple[str, int]:
     """The rule file text for ``--budgets`` and how many rules it holds; raises ``InputFileError``."""
     from llm_cost_tracker.rules.generator import Resolution, generate
-    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+    from llm_cost_tracker.rules.render import RENDERERS
     from llm_cost_tracker.rules.spec import load_budgets
 
     resolution = Resolution.parse(getattr(args, "interval", "1m"), getattr(args, "query_offset", "10s"))
     groups = generate(load_budgets(args.budgets) if args.budgets else None, resolution)
     source = Path(args.budgets).name if args.budgets else "(no budget file: the spend rules only)"
-    render = (
-        prometheus_operator_rule if getattr(args, "format", "prometheus") == "prometheus-operator" else prometheus_rules
-    )
-    return render(groups, source), sum(len(g.rules) for g in groups)
+    return RENDERERS[getattr(args, "format", "prometheus")](groups, source), sum(len(g.rules) for g in groups)
 
 
 def cmd_rules_generate(args: argparse.Namespace) -> int:
@@ -46,7 +43,7 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
 def _generate_split(args: argparse.Namespace) -> int:
     """``--split-by org -o DIR``: ``DIR/<org>.rules.yaml`` for each org."""
     from llm_cost_tracker.rules.generator import Resolution
-    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules
+    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules, vmalert_rules
     from llm_cost_tracker.rules.spec import load_budgets
     from llm_cost_tracker.rules.split import generate_by_org
     from llm_cost_tracker.tenancy.tenants import load_tenants
@@ -74,6 +71,8 @@ def _generate_split(args: argparse.Namespace) -> int:
             text = prometheus_operator_rule(
                 groups, source, name=f"llm-cost-tracker-budgets-{org.lower().replace('_', '-')}"
             )
+        elif args.format == "vmalert":
+            text = vmalert_rules(groups, f"{source}, org {org}")
         else:
             text = prometheus_rules(groups, f"{source}, org {org}")
         write_output(text, str(directory / f"{org}.rules.yaml"))
@@ -167,6 +166,7 @@ def add_rules_commands(commands: Any) -> None:
             "llm-cost-tracker rules generate --budgets budgets.yaml -o /etc/prometheus/rules/llm-budgets.rules.yaml",
             "llm-cost-tracker rules generate --budgets budgets.yaml --interval 10s --query-offset 1m   # Mimir ruler",
             "llm-cost-tracker rules generate --budgets budgets.yaml --format prometheus-operator | kubectl apply -f -",
+            "llm-cost-tracker rules generate --budgets budgets.yaml --format vmalert -o /etc/vmalert/llm-budgets.yaml",
             "llm-cost-tracker rules generate --alertmanager-route --webhook-url http://tracker:9464/alertmanager/webhook",
         ),
     )
@@ -178,9 +178,10 @@ def add_rules_commands(commands: Any) -> None:
     generate.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
     generate.add_argument(
         "--format",
-        choices=("prometheus", "prometheus-operator"),
+        choices=("prometheus", "prometheus-operator", "vmalert"),
         default="prometheus",
-        help="a rule file for rule_files (default), or a PrometheusRule resource",
+        help="a rule file for rule_files (default), a PrometheusRule resource, or a rule file for vmalert "
+        "(VictoriaMetrics)",
     )
     generate.add_argument(
         "--interval",

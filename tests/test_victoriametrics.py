@@ -1,0 +1,253 @@
+"""The generated rules on VictoriaMetrics, for real: vmagent scrapes, vmalert evaluates, Alertmanager swaps.
+
+VictoriaMetrics, vmagent and vmalert from Debian's ``victoria-metrics`` package, our ``serve`` and a real
+Alertmanager. vmalert runs the ``--format vmalert`` rule file; the spend it records must be the exact sum of
+the calls' prices, as on Prometheus, although vmalert writes each rule's result asynchronously (a rule that
+reads another sees its previous evaluation) and MetricsQL's ``increase()`` differs from PromQL's; the budget
+must swap the model once when exceeded and swap it back once when raised, after its ``keep_firing_for``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from demo.stack import (
+    alertmanager_command,
+    alertmanager_config,
+    exporter_config,
+    free_port,
+    spawn,
+    stop_all,
+    wait_for,
+)
+from llm_cost_tracker.routing.document import parse
+from llm_cost_tracker.rules.generator import Resolution, generate
+from llm_cost_tracker.rules.render import vmalert_rules
+from llm_cost_tracker.rules.spec import load_budgets
+from tests.conftest import need_binary
+from tests.exactness import PRICES, Call, calls, otlp_body
+
+pytestmark = pytest.mark.binary
+
+HINT = "Debian: apt-get install victoria-metrics (VictoriaMetrics, vmagent and vmalert)"
+BUDGETS = """\
+version: llm-cost-tracker/v1
+budgets:
+  - {{name: all-month, amount_usd: 1000, period: month}}
+  - name: shop-monthly
+    match: {{project: shop}}
+    amount_usd: {amount}
+    period: month
+    alerts: {{thresholds: [1.0], keep_firing_for: 20s}}
+    on_exceeded:
+      swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
+"""
+# VictoriaMetrics makes a sample searchable a second or two after it arrives: each rule must find the result of
+# the previous evaluation of the rules it reads, so the interval is longer than in the Prometheus tests.
+RESOLUTION = Resolution.parse("10s", "5s")
+LATENCY = "5s"  # VictoriaMetrics' -search.latencyOffset, and vmalert's -datasource.lookback that matches it
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Any]]:
+    running: list[Any] = []
+    yield running
+    stop_all(reversed(running))
+
+
+def write_rules(workdir: Path) -> None:
+    rules = generate(load_budgets(workdir / "budgets.yaml"), RESOLUTION)
+    (workdir / "budgets.rules.yaml").write_text(vmalert_rules(rules, "budgets.yaml"))
+
+
+def query(vm: int, expr: str) -> dict[str, float]:
+    """``expr`` at VictoriaMetrics, ``{budget: value}``."""
+    response = httpx.get(f"http://127.0.0.1:{vm}/api/v1/query", params={"query": expr, "nocache": "1"}, timeout=10)
+    response.raise_for_status()
+    return {r["metric"].get("budget", ""): float(r["value"][1]) for r in response.json()["data"]["result"]}
+
+
+def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path, processes: list[Any]) -> None:
+    binaries = {name: need_binary(name, hint=HINT) for name in ("victoria-metrics", "vmagent", "vmalert")}
+    alertmanager_binary = need_binary("prometheus-alertmanager", "alertmanager")
+    (tmp_path / "prices.yaml").write_text(PRICES)
+    (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount="0.02"))
+    write_rules(tmp_path)
+    otlp, web, vm, agent, alert, am = (free_port() for _ in range(6))
+    routing = tmp_path / "routing.yaml"
+    exporter = exporter_config(
+        otlp=f"127.0.0.1:{otlp}",
+        web=f"127.0.0.1:{web}",
+        budgets=tmp_path / "budgets.yaml",
+        routing=routing,
+        alertmanager_url=f"http://127.0.0.1:{am}",
+    )
+    exporter["web"]["new_series_hold_seconds"] = 2
+    exporter["pricing"] = {"overrides_file": str(tmp_path / "prices.yaml")}
+    (tmp_path / "exporter.yaml").write_text(yaml.safe_dump(exporter))
+    (tmp_path / "alertmanager.yml").write_text(
+        yaml.safe_dump(alertmanager_config(f"http://127.0.0.1:{web}/alertmanager/webhook", fast=True))
+    )
+    (tmp_path / "scrape.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                "scrape_configs": [
+                    {"job_name": "llm-cost-tracker", "static_configs": [{"targets": [f"127.0.0.1:{web}"]}]}
+                ],
+            }
+        )
+    )
+    processes.append(
+        spawn(
+            "exporter",
+            [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(tmp_path / "exporter.yaml")],
+            tmp_path,
+            f"http://127.0.0.1:{web}/-/ready",
+        )
+    )
+    processes.append(
+        spawn(
+            "alertmanager",
+            alertmanager_command(alertmanager_binary, tmp_path, am),
+            tmp_path,
+            f"http://127.0.0.1:{am}/-/ready",
+        )
+    )
+    processes.append(
+        spawn(
+            "victoria-metrics",
+            [
+                binaries["victoria-metrics"],
+                f"-storageDataPath={tmp_path / 'vm-data'}",
+                f"-httpListenAddr=127.0.0.1:{vm}",
+                f"-search.latencyOffset={LATENCY}",
+                "-loggerLevel=WARN",
+            ],
+            tmp_path,
+            f"http://127.0.0.1:{vm}/health",
+        )
+    )
+    processes.append(
+        spawn(
+            "vmagent",
+            [
+                binaries["vmagent"],
+                f"-promscrape.config={tmp_path / 'scrape.yml'}",
+                f"-remoteWrite.url=http://127.0.0.1:{vm}/api/v1/write",
+                f"-remoteWrite.tmpDataPath={tmp_path / 'vmagent-data'}",
+                "-remoteWrite.flushInterval=200ms",
+                f"-httpListenAddr=127.0.0.1:{agent}",
+                "-loggerLevel=WARN",
+            ],
+            tmp_path,
+            f"http://127.0.0.1:{agent}/health",
+        )
+    )
+    processes.append(
+        spawn(
+            "vmalert",
+            [
+                binaries["vmalert"],
+                f"-rule={tmp_path / 'budgets.rules.yaml'}",
+                f"-datasource.url=http://127.0.0.1:{vm}",
+                f"-remoteWrite.url=http://127.0.0.1:{vm}",
+                f"-notifier.url=http://127.0.0.1:{am}",
+                f"-datasource.lookback={LATENCY}",
+                "-remoteWrite.flushInterval=200ms",
+                "-evaluationInterval=10s",
+                f"-httpListenAddr=127.0.0.1:{alert}",
+                "-loggerLevel=WARN",
+            ],
+            tmp_path,
+            f"http://127.0.0.1:{alert}/health",
+        )
+    )
+
+    generations: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if routing.exists():
+                generation = parse(routing.read_text()).generation
+                if not generations or generations[-1] != generation:
+                    generations.append(generation)
+            time.sleep(0.02)
+
+    def push(batch: list[Call]) -> None:
+        response = httpx.post(
+            f"http://127.0.0.1:{otlp}/v1/traces",
+            content=otlp_body(batch),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # New series arriving over several evaluations, each call's first increment included.
+        sent = calls(label_sets=40, seed=7)
+        for n in range(4):
+            push(sent[n::4])
+            time.sleep(1.5)
+        truth = sum((call.cost for call in sent), Decimal(0))
+
+        def recorded() -> Decimal | None:
+            got = query(vm, 'budget:llm_cost_usd:period{budget="all-month"}').get("all-month")
+            return None if got is None else Decimal(repr(got))
+
+        def month_is(expected: Decimal, what: str) -> None:
+            def exact() -> bool:
+                got = recorded()
+                return got is not None and abs(got - expected) < Decimal("1e-9")
+
+            try:
+                wait_for(exact, 120, what, interval=0.5)
+            except TimeoutError as exc:
+                raise AssertionError(f"{exc}: recorded {recorded()}, the calls cost {expected}") from None
+
+        def swapped_is(expected: bool, what: str) -> None:
+            try:
+                wait_for(lambda: routing.exists() and bool(parse(routing.read_text()).overrides) == expected, 120, what)
+            except TimeoutError as exc:
+                alerts = httpx.get(f"http://127.0.0.1:{alert}/api/v1/alerts", timeout=10).text
+                ratio = query(vm, "budget:llm_cost_usd:ratio")
+                raise AssertionError(f"{exc}: ratio {ratio}, vmalert's alerts {alerts}") from None
+
+        month_is(truth, "the month's spend of the first calls")
+        assert generations == []
+
+        # Spend past shop's $0.02: vmalert fires, Alertmanager notifies, the file swaps once.
+        shop = [Call("shop", "exact-a", 2000, 1000) for _ in range(3)]  # $0.0125 each
+        push(shop)
+        swapped_is(True, "the swap")
+        truth += sum((call.cost for call in shop), Decimal(0))
+        month_is(truth, "the month's spend with shop's calls")
+        time.sleep(12)  # vmalert keeps sending it: nothing changes
+        assert generations == [1]
+
+        # Raise the budget: the alert resolves once its 20 s keep_firing_for is over, the file swaps back once.
+        (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=1000))
+        write_rules(tmp_path)
+        raised = time.monotonic()
+        assert httpx.get(f"http://127.0.0.1:{alert}/-/reload", timeout=10).status_code == 200
+        swapped_is(False, "the swap back")
+        assert time.monotonic() - raised >= 20
+        time.sleep(12)
+        assert generations == [1, 2]
+        month_is(truth, "the month's spend, unchanged")
+    finally:
+        stop.set()
+        watcher.join()
