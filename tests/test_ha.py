@@ -10,8 +10,6 @@ twice, with no flapping between.
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +19,13 @@ import httpx
 import pytest
 import yaml
 
-from demo.stack import alertmanager_config, exporter_config, free_port, prometheus_config, spawn, stop_all
-from llm_cost_tracker.routing.document import parse
+from demo.stack import free_port, prometheus_config, spawn, stop_all
 from llm_cost_tracker.rules.generator import Resolution, generate
 from llm_cost_tracker.rules.render import prometheus_rules
 from llm_cost_tracker.rules.spec import load_budgets
 from tests.conftest import need_binary, wait_until
-from tests.exactness import PRICES, Call, otlp_body
+from tests.exactness import Call
+from tests.swap_loop import generations, push, start_exporter, swapped
 
 pytestmark = pytest.mark.binary
 
@@ -59,7 +57,6 @@ def write_rules(workdir: Path) -> None:
 def test_an_ha_pair_and_an_alertmanager_cluster_swap_once_and_revert_once(tmp_path: Path, processes: list[Any]) -> None:
     prometheus_binary = need_binary("prometheus")
     alertmanager_binary = need_binary("prometheus-alertmanager", "alertmanager")
-    (tmp_path / "prices.yaml").write_text(PRICES)
     (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=0.01))
     write_rules(tmp_path)
     otlp, web = free_port(), free_port()
@@ -67,28 +64,7 @@ def test_an_ha_pair_and_an_alertmanager_cluster_swap_once_and_revert_once(tmp_pa
     prom = [free_port(), free_port()]
     routing = tmp_path / "routing.yaml"
 
-    exporter = exporter_config(
-        otlp=f"127.0.0.1:{otlp}",
-        web=f"127.0.0.1:{web}",
-        budgets=tmp_path / "budgets.yaml",
-        routing=routing,
-        alertmanager_url=f"http://127.0.0.1:{am_web[0]}",
-    )
-    exporter["webhook"]["alertmanager_urls"] = [f"http://127.0.0.1:{port}" for port in am_web]
-    exporter["web"]["new_series_hold_seconds"] = 2
-    exporter["pricing"] = {"overrides_file": str(tmp_path / "prices.yaml")}
-    (tmp_path / "exporter.yaml").write_text(yaml.safe_dump(exporter))
-    (tmp_path / "alertmanager.yml").write_text(
-        yaml.safe_dump(alertmanager_config(f"http://127.0.0.1:{web}/alertmanager/webhook", fast=True))
-    )
-    processes.append(
-        spawn(
-            "exporter",
-            [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(tmp_path / "exporter.yaml")],
-            tmp_path,
-            f"http://127.0.0.1:{web}/-/ready",
-        )
-    )
+    processes.append(start_exporter(tmp_path, otlp, web, am_web))
     for n in range(2):
         processes.append(
             spawn(
@@ -139,43 +115,20 @@ def test_an_ha_pair_and_an_alertmanager_cluster_swap_once_and_revert_once(tmp_pa
             )
         )
 
-    generations: list[int] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            if routing.exists():
-                generation = parse(routing.read_text()).generation
-                if not generations or generations[-1] != generation:
-                    generations.append(generation)
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with generations(routing) as seen:
         # Spend past the $0.01 budget: both replicas fire, the cluster notifies, the file swaps once.
-        calls = [Call("shop", "exact-a", 2000, 1000) for _ in range(3)]  # $0.0125 each
-        response = httpx.post(
-            f"http://127.0.0.1:{otlp}/v1/traces",
-            content=otlp_body(calls),
-            headers={"Content-Type": "application/x-protobuf"},
-            timeout=10,
-        )
-        assert response.status_code == 200
-        wait_until(lambda: routing.exists() and bool(parse(routing.read_text()).overrides), timeout=60)
+        push(otlp, [Call("shop", "exact-a", 2000, 1000) for _ in range(3)])  # $0.0125 each
+        wait_until(lambda: swapped(routing), timeout=60)
         time.sleep(8)  # both replicas keep sending it; both Alertmanagers hold it: nothing changes
-        assert generations == [1]
+        assert seen == [1]
         # Raise the budget on both replicas: the alert resolves on each, the file swaps back once.
         (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=1000))
         write_rules(tmp_path)
         for port in prom:
             assert httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=10).status_code == 200
-        wait_until(lambda: not parse(routing.read_text()).overrides, timeout=60)
+        wait_until(lambda: not swapped(routing), timeout=60)
         time.sleep(8)
-        assert generations == [1, 2]
-    finally:
-        stop.set()
-        watcher.join()
+        assert seen == [1, 2]
     metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
     assert 'llm_routing_swaps_total{action="added",budget="shop-monthly"} 1.0' in metrics
     assert 'llm_routing_swaps_total{action="removed",budget="shop-monthly"} 1.0' in metrics

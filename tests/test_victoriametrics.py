@@ -9,8 +9,6 @@ must swap the model once when exceeded and swap it back once when raised, after 
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,19 +21,17 @@ import yaml
 
 from demo.stack import (
     alertmanager_command,
-    alertmanager_config,
-    exporter_config,
     free_port,
     spawn,
     stop_all,
     wait_for,
 )
-from llm_cost_tracker.routing.document import parse
 from llm_cost_tracker.rules.generator import Resolution, generate
 from llm_cost_tracker.rules.render import vmalert_rules
 from llm_cost_tracker.rules.spec import load_budgets
 from tests.conftest import need_binary
-from tests.exactness import PRICES, Call, calls, otlp_body
+from tests.exactness import Call, calls
+from tests.swap_loop import generations, push, start_exporter, swapped
 
 pytestmark = pytest.mark.binary
 
@@ -80,24 +76,10 @@ def query(vm: int, expr: str) -> dict[str, float]:
 def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path, processes: list[Any]) -> None:
     binaries = {name: need_binary(name, hint=HINT) for name in ("victoria-metrics", "vmagent", "vmalert")}
     alertmanager_binary = need_binary("prometheus-alertmanager", "alertmanager")
-    (tmp_path / "prices.yaml").write_text(PRICES)
     (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount="0.02"))
     write_rules(tmp_path)
     otlp, web, vm, agent, alert, am = (free_port() for _ in range(6))
     routing = tmp_path / "routing.yaml"
-    exporter = exporter_config(
-        otlp=f"127.0.0.1:{otlp}",
-        web=f"127.0.0.1:{web}",
-        budgets=tmp_path / "budgets.yaml",
-        routing=routing,
-        alertmanager_url=f"http://127.0.0.1:{am}",
-    )
-    exporter["web"]["new_series_hold_seconds"] = 2
-    exporter["pricing"] = {"overrides_file": str(tmp_path / "prices.yaml")}
-    (tmp_path / "exporter.yaml").write_text(yaml.safe_dump(exporter))
-    (tmp_path / "alertmanager.yml").write_text(
-        yaml.safe_dump(alertmanager_config(f"http://127.0.0.1:{web}/alertmanager/webhook", fast=True))
-    )
     (tmp_path / "scrape.yml").write_text(
         yaml.safe_dump(
             {
@@ -108,14 +90,7 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
             }
         )
     )
-    processes.append(
-        spawn(
-            "exporter",
-            [sys.executable, "-m", "llm_cost_tracker", "serve", "--config", str(tmp_path / "exporter.yaml")],
-            tmp_path,
-            f"http://127.0.0.1:{web}/-/ready",
-        )
-    )
+    processes.append(start_exporter(tmp_path, otlp, web, [am]))
     processes.append(
         spawn(
             "alertmanager",
@@ -174,33 +149,11 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
         )
     )
 
-    generations: list[int] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            if routing.exists():
-                generation = parse(routing.read_text()).generation
-                if not generations or generations[-1] != generation:
-                    generations.append(generation)
-            time.sleep(0.02)
-
-    def push(batch: list[Call]) -> None:
-        response = httpx.post(
-            f"http://127.0.0.1:{otlp}/v1/traces",
-            content=otlp_body(batch),
-            headers={"Content-Type": "application/x-protobuf"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with generations(routing) as seen:
         # New series arriving over several evaluations, each call's first increment included.
         sent = calls(label_sets=40, seed=7)
         for n in range(4):
-            push(sent[n::4])
+            push(otlp, sent[n::4])
             time.sleep(1.5)
         truth = sum((call.cost for call in sent), Decimal(0))
 
@@ -220,23 +173,23 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
 
         def swapped_is(expected: bool, what: str) -> None:
             try:
-                wait_for(lambda: routing.exists() and bool(parse(routing.read_text()).overrides) == expected, 120, what)
+                wait_for(lambda: swapped(routing) == expected, 120, what)
             except TimeoutError as exc:
                 alerts = httpx.get(f"http://127.0.0.1:{alert}/api/v1/alerts", timeout=10).text
                 ratio = query(vm, "budget:llm_cost_usd:ratio")
                 raise AssertionError(f"{exc}: ratio {ratio}, vmalert's alerts {alerts}") from None
 
         month_is(truth, "the month's spend of the first calls")
-        assert generations == []
+        assert seen == []
 
         # Spend past shop's $0.02: vmalert fires, Alertmanager notifies, the file swaps once.
         shop = [Call("shop", "exact-a", 2000, 1000) for _ in range(3)]  # $0.0125 each
-        push(shop)
+        push(otlp, shop)
         swapped_is(True, "the swap")
         truth += sum((call.cost for call in shop), Decimal(0))
         month_is(truth, "the month's spend with shop's calls")
         time.sleep(12)  # vmalert keeps sending it: nothing changes
-        assert generations == [1]
+        assert seen == [1]
 
         # Raise the budget: the alert resolves once its 20 s keep_firing_for is over, the file swaps back once.
         (tmp_path / "budgets.yaml").write_text(BUDGETS.format(amount=1000))
@@ -246,8 +199,5 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
         swapped_is(False, "the swap back")
         assert time.monotonic() - raised >= 20
         time.sleep(12)
-        assert generations == [1, 2]
+        assert seen == [1, 2]
         month_is(truth, "the month's spend, unchanged")
-    finally:
-        stop.set()
-        watcher.join()
