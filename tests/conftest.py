@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from demo.stack import stop_all
 from llm_cost_tracker.app import Service
 from llm_cost_tracker.config import Config
 from llm_cost_tracker.runtime import serve_forever
@@ -194,6 +195,14 @@ def start_server(clock: TestClock) -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture
 def server(start_server: Callable[..., LiveServer]) -> LiveServer:
     return start_server()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Any]]:
+    """Processes a test started (``spawn``): stopped, last first, when it ends, however it ends."""
+    running: list[Any] = []
+    yield running
+    stop_all(reversed(running))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> None:

@@ -11,7 +11,6 @@ twice, with no flapping between.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from demo.stack import free_port, prometheus_config, spawn, stop_all
+from demo.stack import free_port, prometheus_config, spawn
 from llm_cost_tracker.rules.generator import Resolution, generate
 from llm_cost_tracker.rules.render import prometheus_rules
 from llm_cost_tracker.rules.spec import load_budgets
@@ -40,13 +39,6 @@ budgets:
     on_exceeded:
       swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
 """
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Any]]:
-    running: list[Any] = []
-    yield running
-    stop_all(reversed(running))
 
 
 def write_rules(workdir: Path) -> None:

@@ -10,7 +10,6 @@ must swap the model once when exceeded and swap it back once when raised, after 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from demo.stack import (
     alertmanager_command,
     free_port,
     spawn,
-    stop_all,
     wait_for,
 )
 from llm_cost_tracker.rules.generator import Resolution, generate
@@ -52,13 +50,6 @@ budgets:
 # the previous evaluation of the rules it reads, so the interval is longer than in the Prometheus tests.
 RESOLUTION = Resolution.parse("10s", "5s")
 LATENCY = "5s"  # VictoriaMetrics' -search.latencyOffset, and vmalert's -datasource.lookback that matches it
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Any]]:
-    running: list[Any] = []
-    yield running
-    stop_all(reversed(running))
 
 
 def write_rules(workdir: Path) -> None:

@@ -43,7 +43,7 @@ def cmd_rules_generate(args: argparse.Namespace) -> int:
 def _generate_split(args: argparse.Namespace) -> int:
     """``--split-by org -o DIR``: ``DIR/<org>.rules.yaml`` for each org."""
     from llm_cost_tracker.rules.generator import Resolution
-    from llm_cost_tracker.rules.render import prometheus_operator_rule, prometheus_rules, vmalert_rules
+    from llm_cost_tracker.rules.render import RENDERERS, prometheus_operator_rule
     from llm_cost_tracker.rules.spec import load_budgets
     from llm_cost_tracker.rules.split import generate_by_org
     from llm_cost_tracker.tenancy.tenants import load_tenants
@@ -71,10 +71,8 @@ def _generate_split(args: argparse.Namespace) -> int:
             text = prometheus_operator_rule(
                 groups, source, name=f"llm-cost-tracker-budgets-{org.lower().replace('_', '-')}"
             )
-        elif args.format == "vmalert":
-            text = vmalert_rules(groups, f"{source}, org {org}")
         else:
-            text = prometheus_rules(groups, f"{source}, org {org}")
+            text = RENDERERS[args.format](groups, f"{source}, org {org}")
         write_output(text, str(directory / f"{org}.rules.yaml"))
         print(f"{directory / f'{org}.rules.yaml'}: {sum(len(g.rules) for g in groups)} rules for org {org}")
     return 0
