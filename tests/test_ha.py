@@ -31,10 +31,10 @@ pytestmark = pytest.mark.binary
 BUDGETS = """\
 version: llm-cost-tracker/v1
 budgets:
-  - name: shop-monthly
+  - name: shop-hourly
     match: {{project: shop}}
     amount_usd: {amount}
-    period: month
+    period: 1h  # a rolling window: no period starts over while the test runs, whatever the clock says
     alerts: {{thresholds: [1.0], keep_firing_for: 0s}}
     on_exceeded:
       swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
@@ -122,8 +122,8 @@ def test_an_ha_pair_and_an_alertmanager_cluster_swap_once_and_revert_once(tmp_pa
         time.sleep(8)
         assert seen == [1, 2]
     metrics = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
-    assert 'llm_routing_swaps_total{action="added",budget="shop-monthly"} 1.0' in metrics
-    assert 'llm_routing_swaps_total{action="removed",budget="shop-monthly"} 1.0' in metrics
+    assert 'llm_routing_swaps_total{action="added",budget="shop-hourly"} 1.0' in metrics
+    assert 'llm_routing_swaps_total{action="removed",budget="shop-hourly"} 1.0' in metrics
     # Both Alertmanagers knew the alert (each Prometheus sent to each) and agree it has resolved.
     for port in am_web:
         alerts = httpx.get(f"http://127.0.0.1:{port}/api/v2/alerts", params={"active": "true"}, timeout=10).json()

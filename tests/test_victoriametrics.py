@@ -10,6 +10,7 @@ must swap the model once when exceeded and swap it back once when raised, after 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,11 @@ BUDGETS = """\
 version: llm-cost-tracker/v1
 budgets:
   - {{name: all-month, amount_usd: 1000, period: month}}
-  - name: shop-monthly
+  - {{name: all-hour, amount_usd: 1000, period: 1h}}
+  - name: shop-hourly
     match: {{project: shop}}
     amount_usd: {amount}
-    period: month
+    period: 1h  # a rolling window: no period starts over while the test runs, whatever the clock says
     alerts: {{thresholds: [1.0], keep_firing_for: 20s}}
     on_exceeded:
       swap: [{{from: gpt-4o, to: gpt-4o-mini}}]
@@ -142,25 +144,36 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
 
     with generations(routing) as seen:
         # New series arriving over several evaluations, each call's first increment included.
+        started = datetime.now(tz=UTC)
         sent = calls(label_sets=40, seed=7)
         for n in range(4):
             push(otlp, sent[n::4])
             time.sleep(1.5)
         truth = sum((call.cost for call in sent), Decimal(0))
 
-        def recorded() -> Decimal | None:
-            got = query(vm, 'budget:llm_cost_usd:period{budget="all-month"}').get("all-month")
+        def recorded(budget: str) -> Decimal | None:
+            got = query(vm, f'budget:llm_cost_usd:period{{budget="{budget}"}}').get(budget)
             return None if got is None else Decimal(repr(got))
 
-        def month_is(expected: Decimal, what: str) -> None:
-            def exact() -> bool:
-                got = recorded()
-                return got is not None and abs(got - expected) < Decimal("1e-9")
+        def same_month() -> bool:
+            """The rules read the real clock: a run across a month's end starts all-month over (the rules read
+            10 s late: a minute's margin)."""
+            first, last = started - timedelta(minutes=1), datetime.now(tz=UTC) + timedelta(minutes=1)
+            return (first.year, first.month) == (last.year, last.month)
 
-            try:
-                wait_for(exact, 120, what, interval=0.5)
-            except TimeoutError as exc:
-                raise AssertionError(f"{exc}: recorded {recorded()}, the calls cost {expected}") from None
+        def spend_is(expected: Decimal, what: str) -> None:
+            """The rolling hour's spend (a sum of the recorded increases) and, unless the month ended meanwhile,
+            the calendar month's (each evaluation adds to the previous one's total) are exactly ``expected``."""
+            for budget in ("all-hour", "all-month") if same_month() else ("all-hour",):
+
+                def exact(budget: str = budget) -> bool:
+                    got = recorded(budget)
+                    return got is not None and abs(got - expected) < Decimal("1e-9")
+
+                try:
+                    wait_for(exact, 120, f"{what} ({budget})", interval=0.5)
+                except TimeoutError as exc:
+                    raise AssertionError(f"{exc}: recorded {recorded(budget)}, the calls cost {expected}") from None
 
         def swapped_is(expected: bool, what: str) -> None:
             try:
@@ -170,15 +183,15 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
                 ratio = query(vm, "budget:llm_cost_usd:ratio")
                 raise AssertionError(f"{exc}: ratio {ratio}, vmalert's alerts {alerts}") from None
 
-        month_is(truth, "the month's spend of the first calls")
+        spend_is(truth, "the spend of the first calls")
         assert seen == []
 
-        # Spend past shop's $0.02: vmalert fires, Alertmanager notifies, the file swaps once.
+        # Spend past shop's $0.02 an hour: vmalert fires, Alertmanager notifies, the file swaps once.
         shop = [Call("shop", "exact-a", 2000, 1000) for _ in range(3)]  # $0.0125 each
         push(otlp, shop)
         swapped_is(True, "the swap")
         truth += sum((call.cost for call in shop), Decimal(0))
-        month_is(truth, "the month's spend with shop's calls")
+        spend_is(truth, "the spend with shop's calls")
         time.sleep(12)  # vmalert keeps sending it: nothing changes
         assert seen == [1]
 
@@ -191,4 +204,4 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
         assert time.monotonic() - raised >= 20
         time.sleep(12)
         assert seen == [1, 2]
-        month_is(truth, "the month's spend, unchanged")
+        spend_is(truth, "the spend, unchanged")
