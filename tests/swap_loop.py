@@ -23,9 +23,12 @@ from llm_cost_tracker.routing.document import parse
 from tests.exactness import PRICES, Call, otlp_body
 
 
-def start_exporter(workdir: Path, otlp: int, web: int, alertmanagers: list[int]) -> subprocess.Popen[bytes]:
+def start_exporter(
+    workdir: Path, otlp: int, web: int, alertmanagers: list[int], hold: float = 2
+) -> subprocess.Popen[bytes]:
     """``serve`` on ``workdir``'s budgets.yaml and routing.yaml, asking ``alertmanagers`` for active alerts;
-    also writes the alertmanager.yml that sends budget alerts to its webhook."""
+    also writes the alertmanager.yml that sends budget alerts to its webhook. ``hold``:
+    ``web.new_series_hold_seconds``, at least the rules' interval (docs/exactness.md)."""
     (workdir / "prices.yaml").write_text(PRICES)
     exporter = exporter_config(
         otlp=f"127.0.0.1:{otlp}",
@@ -35,7 +38,7 @@ def start_exporter(workdir: Path, otlp: int, web: int, alertmanagers: list[int])
         alertmanager_url=f"http://127.0.0.1:{alertmanagers[0]}",
     )
     exporter["webhook"]["alertmanager_urls"] = [f"http://127.0.0.1:{port}" for port in alertmanagers]
-    exporter["web"]["new_series_hold_seconds"] = 2
+    exporter["web"]["new_series_hold_seconds"] = hold
     exporter["pricing"] = {"overrides_file": str(workdir / "prices.yaml")}
     (workdir / "exporter.yaml").write_text(yaml.safe_dump(exporter))
     (workdir / "alertmanager.yml").write_text(

@@ -83,7 +83,10 @@ def test_vmalert_records_exact_spend_and_swaps_once_and_back_once(tmp_path: Path
             }
         )
     )
-    processes.append(start_exporter(tmp_path, otlp, web, [am]))
+    # A new series' zero must reach VictoriaMetrics an evaluation before its first call: then the series the
+    # rules record for it exists (and is searchable, which takes VictoriaMetrics longer for a new series than
+    # for a new sample) before it first records an increase.
+    processes.append(start_exporter(tmp_path, otlp, web, [am], hold=2 * RESOLUTION.interval_seconds))
     processes.append(
         spawn(
             "alertmanager",
