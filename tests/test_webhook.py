@@ -50,9 +50,12 @@ def test_firing_swaps_and_resolved_swaps_back(start_server: Start, files: tuple[
     budgets, routing = files
     server = start_server(budgets_file=str(budgets), routing_file=str(routing))
     router = ModelRouter(routing, scope={"org": "acme", "project": "checkout"}, check_interval=0)
+    # Before any notification the success series is there at 0, so increase() sees the first one.
+    assert sample_value(server.samples(), "llm_cost_tracker_webhook_requests_total", code="200") == 0
 
     response = post(server, notification(alert("firing")))
     assert response.status_code == 200
+    assert sample_value(server.samples(), "llm_cost_tracker_webhook_requests_total", code="200") == 1
     assert response.json()["alerts"] == [
         {"fingerprint": "6a5d6c8b2f0e1d34", "budget": "checkout-monthly", "action": "added"}
     ]

@@ -77,6 +77,8 @@ class SwapReceiver:
             ("code",),
             registry=registry,
         )
+        # The success code exists at 0 from the start, so the first notification shows in increase().
+        self.requests.labels("200")
         self.alerts = Counter(
             "llm_cost_tracker_webhook_alerts",
             "Alerts received by the webhook, by what they did (added, updated, removed, unchanged, ignored) and why.",
