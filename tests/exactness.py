@@ -48,6 +48,8 @@ class Call:
     model: str
     input_tokens: int
     output_tokens: int
+    reasoning_tokens: int = 0
+    """Of the output tokens (priced as output): a line new to a series that is already shown."""
 
     @property
     def cost(self) -> Decimal:
@@ -64,6 +66,18 @@ def calls(label_sets: int, seed: int) -> list[Call]:
     ]
     rng.shuffle(out)
     return out
+
+
+def reasoning_calls(earlier: list[Call], seed: int) -> list[Call]:
+    """A call that reasons for half the label sets of ``earlier``: once those series are shown, their reasoning
+    line is new to Prometheus, and must start at 0 too."""
+    rng = random.Random(seed)
+    label_sets = sorted({(c.project, c.model) for c in earlier})
+    return [
+        Call(project, model, rng.randint(100, 5000), output, reasoning_tokens=output // 2)
+        for project, model in rng.sample(label_sets, len(label_sets) // 2)
+        for output in [rng.randint(10, 2000)]
+    ]
 
 
 def otlp_body(batch: list[Call]) -> bytes:
@@ -84,6 +98,10 @@ def otlp_body(batch: list[Call]) -> bytes:
             ("gen_ai.usage.output_tokens", AnyValue(int_value=call.output_tokens)),
         ):
             span.attributes.append(KeyValue(key=key, value=value))
+        if call.reasoning_tokens:
+            span.attributes.append(
+                KeyValue(key="gen_ai.usage.reasoning.output_tokens", value=AnyValue(int_value=call.reasoning_tokens))
+            )
     return request.SerializeToString()
 
 

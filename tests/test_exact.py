@@ -22,7 +22,7 @@ import yaml
 
 from demo.stack import free_port, spawn, stop_all
 from tests.conftest import need_binary
-from tests.exactness import BUDGETS, PRICES, Call, Exporter, Prometheus, Traffic, calls
+from tests.exactness import BUDGETS, PRICES, Call, Exporter, Prometheus, Traffic, calls, reasoning_calls
 
 pytestmark = pytest.mark.binary
 
@@ -66,7 +66,12 @@ def assert_exact(prometheus: Prometheus, answered: list[Call], started: datetime
     assert prometheus.query(f"sum(sum_over_time(series:llm_cost_usd:increase_exact{window}))") == pytest.approx(
         cost, rel=1e-6
     )
-    assert prometheus.query(f"sum(sum_over_time(series:llm_tokens:increase_exact{window}))") == tokens
+    # Token lines new to a series already shown (a first reasoning call) are held at 0 after their cost is shown.
+    assert prometheus.wait_for(f"sum(sum_over_time(series:llm_tokens:increase_exact{window}))", tokens) == tokens
+    reasoning = sum(c.reasoning_tokens for c in answered)
+    if reasoning:
+        recorded = f'sum(sum_over_time(series:llm_tokens:increase_exact{{token_type="reasoning"}}{window}))'
+        assert prometheus.query(recorded) == reasoning
     assert prometheus.query(f'sum(sum_over_time(series:llm_requests:increase_exact{{outcome="ok"}}{window}))') == len(
         answered
     )
@@ -92,12 +97,19 @@ def test_many_new_series_reach_the_rules_exactly(workdir: Path, cleanup: list[An
     cleanup.append(prometheus)
     prometheus.wait_scraping(exporter)
     started = datetime.now(tz=UTC)
-    traffic = Traffic(calls(120, seed=1))
+    first = calls(120, seed=1)
+    traffic = Traffic(first)
     traffic.route_to(exporter.otlp_url)
     traffic.send_all()
-    assert traffic.refused == 0
-    assert_exact(prometheus, traffic.answered, started, exporter)
-    assert_plain_increase_exact_at_the_last_scrape(prometheus, traffic.answered)
+    # Once every series is shown with its values, a first reasoning call on half of them: new lines.
+    time.sleep(exporter.hold + 2)
+    later = Traffic(reasoning_calls(first, seed=1))
+    later.route_to(exporter.otlp_url)
+    later.send_all()
+    assert traffic.refused == later.refused == 0
+    answered = traffic.answered + later.answered
+    assert_exact(prometheus, answered, started, exporter)
+    assert_plain_increase_exact_at_the_last_scrape(prometheus, answered)
 
 
 def test_a_sigterm_restart_in_the_middle_of_traffic_loses_nothing_answered(workdir: Path, cleanup: list[Any]) -> None:

@@ -107,6 +107,73 @@ def test_a_new_series_is_scraped_at_zero_first_and_curl_sees_the_truth() -> None
     assert ledger.settled()
 
 
+def line_value(text: str, metric: str, label: str) -> float | None:
+    """The value of ``metric``'s one line carrying ``label`` (e.g. ``token_type="cache_read"``), None if absent."""
+    found = [line for line in text.splitlines() if line.startswith(metric + "{") and label in line]
+    assert len(found) <= 1, found
+    return float(found[0].rsplit(" ", 1)[1]) if found else None
+
+
+def test_only_lines_that_counted_are_shown_and_a_new_one_starts_at_zero() -> None:
+    ticks = Ticks()
+    ledger = UsageLedger(hold_s=60, monotonic=ticks)
+    key = ("o", "p", "openai", "gpt-4o", "chat")
+    ledger.add(key, (10, 0, 0, 5, 0), 10**15, 1)
+    ledger.render(scrape=True)
+    ticks.now += 60
+    shown = ledger.render(scrape=True)
+    assert cost_of(shown) == 1
+    # Types and outcomes that never counted have no line: half of /metrics at the cap was zeros.
+    tokens = [line for line in shown.splitlines() if line.startswith("llm_tokens_total{")]
+    assert [line.split('token_type="')[1].split('"')[0] for line in tokens] == ["input", "output"]
+    assert line_value(shown, "llm_requests_total", 'outcome="error"') is None
+    assert line_value(shown, "llm_requests_total", 'outcome="ok"') == 1
+
+    # A first cache read and a first error on that series: their lines are new series to Prometheus, so they are
+    # scraped at 0 first, for the hold, like a new label set; the lines it had keep counting meanwhile.
+    ledger.add(key, (0, 100, 0, 5, 0), 10**15, 0, 1)
+    assert line_value(ledger.render(), "llm_tokens_total", 'token_type="cache_read"') == 100  # curl: the truth
+    first = ledger.render(scrape=True)
+    assert line_value(first, "llm_tokens_total", 'token_type="cache_read"') == 0
+    assert line_value(first, "llm_requests_total", 'outcome="error"') == 0
+    assert line_value(first, "llm_tokens_total", 'token_type="output"') == 10
+    assert cost_of(first) == 2
+    assert not ledger.settled()
+    ticks.now += 30
+    ledger.add(key, (0, 0, 0, 0, 1), 10**15, 1)  # reasoning, half-way through: all new lines wait for its zero
+    second = ledger.render(scrape=True)
+    assert line_value(second, "llm_tokens_total", 'token_type="reasoning"') == 0
+    assert line_value(second, "llm_tokens_total", 'token_type="cache_read"') == 0
+    ticks.now += 60
+    released = ledger.render(scrape=True)
+    assert line_value(released, "llm_tokens_total", 'token_type="cache_read"') == 100
+    assert line_value(released, "llm_tokens_total", 'token_type="reasoning"') == 1
+    assert line_value(released, "llm_requests_total", 'outcome="error"') == 1
+    assert ledger.settled()
+
+
+def test_a_line_added_late_in_a_new_series_hold_gets_a_zero_of_its_own() -> None:
+    ticks = Ticks()
+    ledger = UsageLedger(hold_s=60, monotonic=ticks)
+    key = ("o", "p", "openai", "gpt-4o", "chat")
+    ledger.add(key, (10, 0, 0, 5, 0), 10**15, 1)
+    ledger.add(key, (0, 3, 0, 0, 0), 10**15, 1)  # before the first scrape: it shares the series' zero
+    first = ledger.render(scrape=True)
+    assert line_value(first, "llm_tokens_total", 'token_type="input"') == 0
+    assert line_value(first, "llm_tokens_total", 'token_type="cache_read"') == 0
+    ticks.now += 59.9
+    ledger.add(key, (0, 0, 4, 0, 0), 10**15, 1)  # a first cache write just before the series' hold ends
+    ticks.now += 0.1
+    released = ledger.render(scrape=True)
+    assert cost_of(released) == 3
+    assert line_value(released, "llm_tokens_total", 'token_type="cache_read"') == 3
+    assert line_value(released, "llm_tokens_total", 'token_type="cache_write"') == 0  # its zero, first
+    assert not ledger.settled()
+    ticks.now += 60
+    assert line_value(ledger.render(scrape=True), "llm_tokens_total", 'token_type="cache_write"') == 4
+    assert ledger.settled()
+
+
 def test_draining_releases_a_held_series_at_the_scrape_after_its_zero() -> None:
     ticks = Ticks()
     ledger = UsageLedger(hold_s=60, monotonic=ticks)

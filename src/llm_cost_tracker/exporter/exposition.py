@@ -16,9 +16,12 @@ from llm_cost_tracker.usage import TOKEN_TYPES, LabelKey, Tokens
 
 SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 
-SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float, int]
+SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float, int, int]
 """``(label text, label values, cost in femto-dollars, tokens, ok, errors, bucket counts, duration sum, created,
-changed)``: ``changed`` is the ledger's version at the series' last change, -1 for a series shown at 0."""
+changed, lines)``: ``changed`` is the ledger's version at the series' last change, -1 for a series shown at 0;
+``lines`` the token and request lines to show (``series.LINE_*`` bits), and in its bits 7-13 those of them
+shown at 0 for now (new to a series that was already shown)."""
+LINE_BITS: Final = 7
 CallCounterRow = tuple[str, tuple[str, ...], int, float]
 """``(metric, label values, calls, created)`` of a counter of ``CALL_COUNTERS``."""
 UNPRICED: Final = "llm_unpriced_requests_total"
@@ -64,7 +67,7 @@ def durations(snapshot: Snapshot) -> list[DurationRow]:
         return [(row[0], row[1], row[6], row[7], row[8]) for row in snapshot.series]
     index = [SERIES_LABELS.index(name) for name in names]
     groups: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
-    for _, key, _, _, _, _, buckets, duration_sum, created, _ in snapshot.series:
+    for _, key, _, _, _, _, buckets, duration_sum, created, _, _ in snapshot.series:
         values = tuple(key[i] for i in index)
         group = groups.get(values)
         if group is None:
@@ -124,6 +127,25 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+def zero_lines(row: SeriesRow, bits: int) -> SeriesRow:
+    """``row`` with the lines of ``bits`` shown at 0 (they are new to a series already shown: ``ledger.py``)."""
+    labels, key, cost_fusd, counts, ok, errors, buckets, duration_sum, created, changed, lines = row
+    shown = [0 if bits >> i & 1 else count for i, count in enumerate(counts)]
+    return (
+        labels,
+        key,
+        cost_fusd,
+        (shown[0], shown[1], shown[2], shown[3], shown[4]),
+        0 if bits >> 5 & 1 else ok,
+        0 if bits >> 6 & 1 else errors,
+        buckets,
+        duration_sum,
+        created,
+        changed,
+        lines | bits << LINE_BITS,
+    )
+
+
 class RenderCache:
     """Each series' lines from the last render, by family, reused while the series has not changed.
 
@@ -133,24 +155,34 @@ class RenderCache:
     """
 
     def __init__(self) -> None:
-        self._blocks: dict[LabelKey, tuple[int, str, str, str, str]] = {}
+        self._blocks: dict[LabelKey, tuple[int, int, str, str, str, str]] = {}
 
-    def blocks(self, row: SeriesRow, bounds: Sequence[str], histogram: bool) -> tuple[int, str, str, str, str]:
-        """``(changed, cost line, token lines, request lines, histogram lines)`` of ``row`` (histogram lines
-        only when ``histogram``: the series has its own)."""
-        labels, key, cost_fusd, counts, ok, errors, buckets, duration_sum, _, changed = row
+    def blocks(self, row: SeriesRow, bounds: Sequence[str], histogram: bool) -> tuple[int, int, str, str, str, str]:
+        """``(changed, lines, cost line, token lines, request lines, histogram lines)`` of ``row`` (histogram
+        lines only when ``histogram``: the series has its own); a block without token or request lines is ``""``
+        there."""
+        labels, key, cost_fusd, counts, ok, errors, buckets, duration_sum, _, changed, lines = row
         cached = self._blocks.get(key)
-        if cached is not None and cached[0] == changed and (cached[4] != "" or not histogram):
+        if cached is not None and cached[0] == changed and cached[1] == lines and (cached[5] != "" or not histogram):
             return cached
         block = (
             changed,
+            lines,
             f"llm_cost_usd_total{{{labels}}} {format_value(cost_fusd / FUSD_PER_USD)}",
             "\n".join(
-                f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}'
-                for token_type, count in zip(TOKEN_TYPES, counts, strict=True)
+                [
+                    f'llm_tokens_total{{{labels},token_type="{token_type}"}} {count}'
+                    for i, (token_type, count) in enumerate(zip(TOKEN_TYPES, counts, strict=True))
+                    if lines >> i & 1
+                ]
             ),
-            f'llm_requests_total{{{labels},outcome="ok"}} {ok}\n'
-            f'llm_requests_total{{{labels},outcome="error"}} {errors}',
+            "\n".join(
+                [
+                    f'llm_requests_total{{{labels},outcome="{outcome}"}} {count}'
+                    for bit, outcome, count in ((5, "ok", ok), (6, "error", errors))
+                    if lines >> bit & 1
+                ]
+            ),
             histogram_lines(labels, bounds, buckets, duration_sum) if histogram else "",
         )
         self._blocks[key] = block
@@ -181,17 +213,17 @@ def text(snapshot: Snapshot, cache: RenderCache | None = None) -> str:
     add = out.append
     add(f"# HELP llm_cost_usd_total {HELP['llm_cost_usd_total']}")
     add("# TYPE llm_cost_usd_total counter")
-    out.extend([block[1] for block in blocks])
+    out.extend([block[2] for block in blocks])
     add(f"# HELP llm_tokens_total {HELP['llm_tokens_total']}")
     add("# TYPE llm_tokens_total counter")
-    out.extend([block[2] for block in blocks])
+    out.extend([block[3] for block in blocks if block[3]])
     add(f"# HELP llm_requests_total {HELP['llm_requests_total']}")
     add("# TYPE llm_requests_total counter")
-    out.extend([block[3] for block in blocks])
+    out.extend([block[4] for block in blocks if block[4]])
     add(f"# HELP llm_request_duration_seconds {HELP['llm_request_duration_seconds']}")
     add("# TYPE llm_request_duration_seconds histogram")
     if own_histograms:
-        out.extend([block[4] for block in blocks])
+        out.extend([block[5] for block in blocks])
     else:
         for labels, _, buckets, duration_sum, _ in durations(snapshot):
             add(histogram_lines(labels, bounds, buckets, duration_sum))

@@ -132,17 +132,21 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
     requests = _family("llm_requests_total", COUNTER, HELP["llm_requests_total"])
     histograms = _family("llm_request_duration_seconds", HISTOGRAM, HELP["llm_request_duration_seconds"])
     bounds = snapshot.bounds
-    for _, key, cost_fusd, counts, ok, errors, _, _, created, _ in snapshot.series:
+    for _, key, cost_fusd, counts, ok, errors, _, _, created, _, lines in snapshot.series:
         metric = cost.metric.add()
         _labels(metric, SERIES_LABELS, key)
         metric.counter.value = cost_fusd / FUSD_PER_USD
         _created(metric.counter, created)
-        for token_type, count in zip(TOKEN_TYPES, counts, strict=True):
+        for i, (token_type, count) in enumerate(zip(TOKEN_TYPES, counts, strict=True)):
+            if not lines >> i & 1:
+                continue
             metric = tokens.metric.add()
             _labels(metric, (*SERIES_LABELS, "token_type"), (*key, token_type))
             metric.counter.value = count
             _created(metric.counter, created)
-        for outcome, count in (("ok", ok), ("error", errors)):
+        for bit, outcome, count in ((5, "ok", ok), (6, "error", errors)):
+            if not lines >> bit & 1:
+                continue
             metric = requests.metric.add()
             _labels(metric, (*SERIES_LABELS, "outcome"), (*key, outcome))
             metric.counter.value = count

@@ -35,10 +35,11 @@ from llm_cost_tracker.exporter.exposition import (
     FALLBACK,
     UNPRICED,
     CallCounterRow,
+    SeriesRow,
     Snapshot,
 )
+from llm_cost_tracker.exporter.series import ALL_LINES, SeriesState, lines_of, org_of
 from llm_cost_tracker.exporter.series import GENAI_DURATION_BUCKETS as GENAI_DURATION_BUCKETS
-from llm_cost_tracker.exporter.series import SeriesState, org_of
 from llm_cost_tracker.pricing.prices import ResolvedPrice
 from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 
@@ -84,6 +85,9 @@ class UsageLedger:
         self._prices: dict[tuple[str, str], ResolvedPrice] = {}
         self._held: dict[object, float] = {}
         """New series still shown at 0 → when a scrape first served them (-1: not yet)."""
+        self._held_lines: dict[LabelKey, tuple[int, float]] = {}
+        """Lines new to a series that is already shown (a first cache read, a first error) → (their bits, when a
+        scrape first served them at 0, -1: not yet): a line that appeared with its count would lose it too."""
         self.draining = False
         """Shutting down: a held series is released by the next scrape after the one that served its 0."""
         self.version = 0
@@ -122,7 +126,7 @@ class UsageLedger:
     def settled(self) -> bool:
         """Whether a scrape has shown everything counted (no series held at 0, nothing newer): safe to stop."""
         with self.lock:
-            return not self._held and self.served_version == self.version
+            return not self._held and not self._held_lines and self.served_version == self.version
 
     def scraper_gone(self) -> bool:
         """No scrape for three of the usual intervals (at least 5 s): nobody is left to read what is unserved."""
@@ -142,6 +146,13 @@ class UsageLedger:
                 self._held[key] = now
             elif now - served_at >= hold:
                 del self._held[key]
+        for series_key, (bits, served_at) in list(self._held_lines.items()):
+            if org is not None and series_key[0] != org:
+                continue
+            if served_at < 0:
+                self._held_lines[series_key] = (bits, now)
+            elif now - served_at >= hold:
+                del self._held_lines[series_key]
 
     def reserve(self, reserved: Reservations, limits: DimensionLimits) -> None:
         """New reservations and per-dimension caps (a reload); label sets that exist keep their series."""
@@ -235,10 +246,26 @@ class UsageLedger:
         counts[4] += tokens[4]
         state.ok += ok
         state.errors += errors
+        if state.lines != ALL_LINES:
+            self._show_lines(state, lines_of(tokens, ok, errors))
         if duration_s is not None:
             state.buckets[bisect.bisect_left(self.bounds, duration_s)] += 1
             state.duration_sum += duration_s
             state.duration_count += 1
+
+    def _show_lines(self, state: SeriesState, lines: int) -> None:
+        """Expose the lines a call counted on; those new to a series already shown start at 0 (``hold_s``)."""
+        new = lines & ~state.lines
+        if not new:
+            return
+        state.lines |= new
+        key = state.key
+        # A series not yet served shows the new lines with its own zeros; one already served (held or not) has
+        # stored its zeros without them.
+        if self.hold_s > 0 and self._held.get(key, 0.0) >= 0:
+            pending = self._held_lines.get(key)
+            # A line added after the others' zero was served needs its own: they all wait for the next one.
+            self._held_lines[key] = (new if pending is None else pending[0] | new, -1.0)
 
     def note_exemplar(self, key: LabelKey, span_key: bytes, cost_fusd: int) -> None:
         """Keep the call as its series' exemplar if it is the most expensive of the last ``EXEMPLAR_WINDOW_S``
@@ -324,11 +351,12 @@ class UsageLedger:
         """
         with self.lock:
             held: dict[object, float] = self._held if scrape else {}
-            if held:
+            held_lines = self._held_lines if scrape else {}
+            if held or held_lines:
                 self._release_held(org)
             zero_buckets = (0,) * (len(self.bounds) + 1)
-            series = [
-                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created, -1)
+            series: list[SeriesRow] = [
+                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created, -1, s.lines)
                 if key in held
                 else (
                     s.labels,
@@ -341,10 +369,16 @@ class UsageLedger:
                     s.duration_sum,
                     s.created,
                     s.changed,
+                    s.lines,
                 )
                 for key, s in self._series.items()
                 if org is None or key[0] == org
             ]
+            if held_lines:
+                for index, row in enumerate(series):
+                    pending = held_lines.get(row[1])
+                    if pending is not None and row[9] != -1:
+                        series[index] = exposition.zero_lines(row, pending[0])
             calls: list[CallCounterRow] = [
                 (metric, key, 0 if (metric, key) in held else count, self._created.get((metric, key), 0.0))
                 for metric, counts in self._calls.items()
@@ -362,7 +396,7 @@ class UsageLedger:
                     self.scrape_gap = now - self.last_scrape_at
                 self.last_scrape_at = now
                 self.scrapes += 1
-                if not held and org is None:
+                if not held and not held_lines and org is None:
                     self.served_version = self.version
             exemplars = None
             if self.exemplars:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from llm_cost_tracker.exporter.exposition import SERIES_LABELS, label_text
@@ -24,6 +25,26 @@ GENAI_DURATION_BUCKETS: Final = (
     81.92,
 )
 """The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
+
+
+LINE_OK: Final = 1 << 5
+LINE_ERROR: Final = 1 << 6
+ALL_LINES: Final = (1 << 7) - 1
+"""A series' ``llm_tokens_total`` lines are bits 0-4 (``TOKEN_TYPES``' order), its ``llm_requests_total`` lines
+bits 5 (ok) and 6 (error)."""
+
+
+def lines_of(tokens: Sequence[int], ok: int, errors: int) -> int:
+    """The lines a call counts on."""
+    return (
+        (tokens[0] > 0)
+        | (tokens[1] > 0) << 1
+        | (tokens[2] > 0) << 2
+        | (tokens[3] > 0) << 3
+        | (tokens[4] > 0) << 4
+        | (ok > 0) << 5
+        | (errors > 0) << 6
+    )
 
 
 def org_of(key: object) -> str | None:
@@ -49,13 +70,19 @@ class SeriesState:
         "duration_count",
         "duration_sum",
         "errors",
+        "key",
         "labels",
+        "lines",
         "ok",
         "tokens",
     )
 
     def __init__(self, key: LabelKey, bucket_count: int, created: float) -> None:
+        self.key = key
+        """The label set this series counts under (after any fold at a cap)."""
         self.labels = label_text(SERIES_LABELS, key)
+        self.lines = 0
+        """The token and request lines that have counted something (``LINE_*`` bits): only those are exposed."""
         self.created = created
         """When the series began (Unix seconds): the created timestamp of its counters."""
         self.cost_fusd = 0
