@@ -29,7 +29,7 @@ from llm_cost_tracker.exporter.ingest import Ingestor
 from llm_cost_tracker.exporter.ledger import UsageLedger
 from llm_cost_tracker.exporter.otlp_http import create_otlp_app
 from llm_cost_tracker.exporter.selfmetrics import SelfMetrics
-from llm_cost_tracker.exporter.web import create_web_app, tenant_metrics_renderer
+from llm_cost_tracker.exporter.web import SharedRenders, create_web_app, tenant_metrics_renderer
 from llm_cost_tracker.inputfile import InputFileError
 from llm_cost_tracker.pricing import catalog
 from llm_cost_tracker.pricing.overrides import load_overrides
@@ -157,9 +157,10 @@ class Service:
         self.receiver = SwapReceiver(config, budgets, self.resolver, self.registry, self.clock)
         self.otlp_app = create_otlp_app(self.gate.admit, self.metrics, lambda: self.config.otlp.max_body_bytes)
         routing = RoutingFileCache(lambda: self.config.routing_file)
+        shared = SharedRenders(lambda: self.config.web.max_scrape_render_share)
         reads = tenant_routes(
             lambda: self.gate.tenants,
-            tenant_metrics_renderer(self.ledger, self.metrics.scrapes),
+            tenant_metrics_renderer(self.ledger, self.metrics.scrapes, shared),
             routing,
             lambda org, what, code: self.metrics.tenant_reads.labels(org, what, str(code)).inc(),
         )
@@ -170,6 +171,7 @@ class Service:
             lambda: self.ready,
             extra_routes=[*self.receiver.routes(), *reads],
             scrapes=self.metrics.scrapes,
+            shared=shared,
         )
         self.web_app: ASGIApp = WebAuthMiddleware(web, lambda: self.web_config)
 

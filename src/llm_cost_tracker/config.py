@@ -103,6 +103,10 @@ class WebConfig(_Strict):
     drain_seconds: Annotated[float, pydantic.Field(ge=0, le=3600, allow_inf_nan=False)] = 30.0
     """On SIGTERM: stop taking OTLP, then keep serving /metrics until a scrape has read every count, at most
     this long."""
+    max_scrape_render_share: Annotated[float, pydantic.Field(gt=0, le=1, allow_inf_nan=False)] = 0.2
+    """The most of its time the process spends rendering ``/metrics`` for scrapers: a scraper that comes soon
+    after a render (within 4 render times at 0.2) gets that render's body, and one that comes during a render
+    waits for it (1: only the second)."""
     duration_histogram_labels: list[SeriesLabel] = pydantic.Field(
         default_factory=lambda: list[SeriesLabel](["org", "project", "provider", "operation"])
     )

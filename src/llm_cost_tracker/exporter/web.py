@@ -7,10 +7,13 @@ ingestion on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -31,6 +34,19 @@ SCRAPE_HEADER = "x-prometheus-scrape-timeout-seconds"
 """Sent by Prometheus and every scraper built on its code (vmagent, Alloy, the OTel Collector's receiver)."""
 
 
+Rendered = tuple[bytes, dict[str, str], str]
+"""``(body, headers, media type)`` of a ``/metrics`` response."""
+View = tuple[str | None, str, bool]
+"""What a render depends on besides the ledger: ``(org, format, gzip)``."""
+
+
+def view_of(ledger: UsageLedger, accept: str | None, accept_encoding: str | None, org: str | None) -> View:
+    protobuf = exposition_proto.wants_protobuf(accept)
+    openmetrics = not protobuf and ledger.exemplars and exposition_om.wants_openmetrics(accept)
+    kind = "protobuf" if protobuf else "openmetrics" if openmetrics else "text"
+    return org, kind, bool(accept_encoding and "gzip" in accept_encoding)
+
+
 def render_metrics(
     ledger: UsageLedger,
     registry: CollectorRegistry | None,
@@ -43,12 +59,18 @@ def render_metrics(
     """The ledger's families and the self-metrics: the text format (0.0.4), which every Prometheus reads, or
     protobuf with created timestamps when the scraper prefers it. ``org``: that org's series only (and the
     price gauges); ``registry`` ``None``: no self-metrics."""
-    snapshot = ledger.snapshot(scrape, org)
-    protobuf = exposition_proto.wants_protobuf(accept)
-    openmetrics = not protobuf and ledger.exemplars and exposition_om.wants_openmetrics(accept)
+    view = view_of(ledger, accept, accept_encoding, org)
     if scrapes is not None:
-        kind = "protobuf" if protobuf else "openmetrics" if openmetrics else "text"
-        scrapes.labels(kind, "scraper" if scrape else "other").inc()
+        scrapes.labels(view[1], "scraper" if scrape else "other").inc()
+    body, headers, media_type = render_view(ledger, registry, view, scrape)
+    return Response(body, headers=headers, media_type=media_type)
+
+
+def render_view(ledger: UsageLedger, registry: CollectorRegistry | None, view: View, scrape: bool) -> Rendered:
+    """One render of ``view`` (``scrape``: for a scraper, which moves held series on)."""
+    org, kind, zipped = view
+    snapshot = ledger.snapshot(scrape, org)
+    openmetrics, protobuf = kind == "openmetrics", kind == "protobuf"
     if openmetrics:
         body = exposition_om.text(snapshot, ledger.render_cache, registry)
         media_type = exposition_om.CONTENT_TYPE
@@ -64,10 +86,62 @@ def render_metrics(
         )
         media_type = CONTENT_TYPE_LATEST
     headers = {}
-    if accept_encoding and "gzip" in accept_encoding:
+    if zipped:
         body = gzip.compress(body, compresslevel=1)
         headers["Content-Encoding"] = "gzip"
-    return Response(body, headers=headers, media_type=media_type)
+    return body, headers, media_type
+
+
+MAX_SHARED_VIEWS: Final = 1024
+
+
+class SharedRenders:
+    """Scrapers that come close together share one render of ``/metrics``.
+
+    At the series cap a render takes a hundred milliseconds or more, much of it holding the GIL that
+    ingestion needs. Scrapers back to back (a scrape job every second, an HA pair in step, a loop with the
+    scrape header) would keep a render running all the time and ingestion waiting. So a scraper that asks
+    while a render of its view is running waits for that render, and one that asks soon after a render
+    finished gets its body: within ``(1 / share - 1)`` times the render's duration, so that rendering for
+    scrapers takes at most ``share`` of the process's time. A small ``/metrics`` that renders in 2 ms is
+    shared for 8 ms (at 0.2): Prometheus scraping every few seconds never notices. Readers without the
+    scrape header (``curl``) always get a render of their own.
+    """
+
+    def __init__(self, share: Callable[[], float], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.share = share
+        self.monotonic = monotonic
+        self._done: dict[View, tuple[float, float, Rendered]] = {}
+        """View → (when its last render finished, how long it took, what it rendered)."""
+        self._running: dict[View, asyncio.Future[Rendered]] = {}
+
+    async def get(self, view: View, render: Callable[[], Rendered]) -> Rendered:
+        done = self._done.get(view)
+        if done is not None:
+            finished, took, rendered = done
+            share = self.share()
+            if self.monotonic() - finished < took * (1 / share - 1):
+                return rendered
+        running = self._running.get(view)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
+        self._running[view] = future
+        started = self.monotonic()
+        try:
+            rendered = await anyio.to_thread.run_sync(render)
+        except BaseException as exc:
+            del self._running[view]
+            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the render was cancelled"))
+            future.exception()  # retrieved: a failed render with nobody else waiting is not an unhandled error
+            raise
+        finished = self.monotonic()
+        if len(self._done) >= MAX_SHARED_VIEWS:
+            self._done.clear()
+        self._done[view] = (finished, finished - started, rendered)
+        del self._running[view]
+        future.set_result(rendered)
+        return rendered
 
 
 async def _render(
@@ -76,28 +150,32 @@ async def _render(
     registry: CollectorRegistry | None,
     scrapes: PromCounter | None,
     org: str | None = None,
+    shared: SharedRenders | None = None,
 ) -> Response:
-    """``render_metrics`` for a request, on a worker thread."""
+    """``/metrics`` for a request, rendered on a worker thread (or shared with other scrapers: ``shared``)."""
     headers = request.headers
-    return await anyio.to_thread.run_sync(
-        render_metrics,
-        ledger,
-        registry,
-        headers.get("accept-encoding"),
-        SCRAPE_HEADER in headers,
-        headers.get("accept"),
-        scrapes,
-        org,
-    )
+    scrape = SCRAPE_HEADER in headers
+    view = view_of(ledger, headers.get("accept"), headers.get("accept-encoding"), org)
+    if scrapes is not None:
+        scrapes.labels(view[1], "scraper" if scrape else "other").inc()
+
+    def render() -> Rendered:
+        return render_view(ledger, registry, view, scrape)
+
+    if scrape and shared is not None:
+        body, response_headers, media_type = await shared.get(view, render)
+    else:
+        body, response_headers, media_type = await anyio.to_thread.run_sync(render)
+    return Response(body, headers=response_headers, media_type=media_type)
 
 
 def tenant_metrics_renderer(
-    ledger: UsageLedger, scrapes: PromCounter | None = None
+    ledger: UsageLedger, scrapes: PromCounter | None = None, shared: SharedRenders | None = None
 ) -> Callable[[str, Request], Awaitable[Response]]:
     """``/tenants/{org}/metrics``: that org's series and the price gauges, rendered as ``/metrics`` is."""
 
     async def render(org: str, request: Request) -> Response:
-        return await _render(request, ledger, None, scrapes, org)
+        return await _render(request, ledger, None, scrapes, org, shared)
 
     return render
 
@@ -109,11 +187,13 @@ def create_web_app(
     is_ready: Callable[[], bool],
     extra_routes: list[BaseRoute] | None = None,
     scrapes: PromCounter | None = None,
+    shared: SharedRenders | None = None,
 ) -> Starlette:
-    """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config."""
+    """The ASGI app of the web port. ``reload`` raises ``InputFileError`` on a bad config; ``shared``: scrapers
+    close together share renders."""
 
     async def metrics(request: Request) -> Response:
-        return await _render(request, ledger, registry, scrapes)
+        return await _render(request, ledger, registry, scrapes, shared=shared)
 
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("LLM Cost Tracker is Healthy.\n")
