@@ -111,6 +111,8 @@ class UsageLedger:
         self.exemplars = False
         """``web.exemplars``: remember an exemplar call per series, for the OpenMetrics format."""
         self._exemplars: dict[str, tuple[bytes, int, float]] = {}
+        self._rows: dict[LabelKey, SeriesRow] = {}
+        """Each series' row in the last snapshot that showed its values: reused while ``changed`` is the same."""
         self.render_cache = exposition.RenderCache()
         """Each series' text from the last scrape, reused while the series does not change."""
         self.duration_labels: tuple[str, ...] = DURATION_LABELS
@@ -355,25 +357,32 @@ class UsageLedger:
             if held or held_lines:
                 self._release_held(org)
             zero_buckets = (0,) * (len(self.bounds) + 1)
-            series: list[SeriesRow] = [
-                (s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created, -1, s.lines)
-                if key in held
-                else (
-                    s.labels,
-                    key,
-                    s.cost_fusd,
-                    (s.tokens[0], s.tokens[1], s.tokens[2], s.tokens[3], s.tokens[4]),
-                    s.ok,
-                    s.errors,
-                    tuple(s.buckets),
-                    s.duration_sum,
-                    s.created,
-                    s.changed,
-                    s.lines,
-                )
-                for key, s in self._series.items()
-                if org is None or key[0] == org
-            ]
+            rows = self._rows
+            series: list[SeriesRow] = []
+            add = series.append
+            for key, s in self._series.items():
+                if org is not None and key[0] != org:
+                    continue
+                if held and key in held:
+                    add((s.labels, key, 0, NO_TOKENS, 0, 0, zero_buckets, 0.0, s.created, -1, s.lines))
+                    continue
+                # Most series have not changed since the last snapshot: their row is reused, not copied again.
+                row = rows.get(key)
+                if row is None or row[9] != s.changed or row[10] != s.lines:
+                    row = rows[key] = (
+                        s.labels,
+                        key,
+                        s.cost_fusd,
+                        (s.tokens[0], s.tokens[1], s.tokens[2], s.tokens[3], s.tokens[4]),
+                        s.ok,
+                        s.errors,
+                        tuple(s.buckets),
+                        s.duration_sum,
+                        s.created,
+                        s.changed,
+                        s.lines,
+                    )
+                add(row)
             if held_lines:
                 for index, row in enumerate(series):
                     pending = held_lines.get(row[1])
