@@ -32,7 +32,6 @@ HOT_PATH = [
     "src/llm_cost_tracker/exporter/ingest.py",
     "src/llm_cost_tracker/exporter/ledger.py",
     "src/llm_cost_tracker/exporter/series.py",
-    "src/llm_cost_tracker/exporter/exposition.py",
     "src/llm_cost_tracker/pricing/prices.py",
     "src/llm_cost_tracker/pricing/resolver.py",
 ]

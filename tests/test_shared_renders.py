@@ -49,6 +49,22 @@ def test_a_scraper_soon_after_a_render_gets_its_body_and_a_later_one_a_new_rende
     assert asyncio.run(run()) == [b"render 1", b"render 1", b"render 2", b"render 3"]
 
 
+def test_a_slow_render_is_shared_for_a_second_at_most() -> None:
+    ticks = Ticks()
+    shared = SharedRenders(lambda: 0.2, monotonic=ticks)
+    render = SlowRender(ticks, 2.0)  # 4 render times would be 8 s: longer than a hold of scrape interval + 1 s
+
+    async def run() -> list[bytes]:
+        bodies = [(await shared.get(VIEW, render))[0]]
+        ticks.now += 0.99
+        bodies.append((await shared.get(VIEW, render))[0])
+        ticks.now += 0.02
+        bodies.append((await shared.get(VIEW, render))[0])
+        return bodies
+
+    assert asyncio.run(run()) == [b"render 1", b"render 1", b"render 2"]
+
+
 def test_a_share_of_one_only_joins_a_render_under_way() -> None:
     ticks = Ticks()
     shared = SharedRenders(lambda: 1.0, monotonic=ticks)

@@ -93,6 +93,9 @@ def render_view(ledger: UsageLedger, registry: CollectorRegistry | None, view: V
 
 
 MAX_SHARED_VIEWS: Final = 1024
+MAX_SHARED_FOR_S: Final = 1.0
+"""A render is shared for at most this long, however slow it was: a scraper gets a body at most a second older
+than its request, so a hold of the scrape interval plus a second still shows it every new series at 0 first."""
 
 
 class SharedRenders:
@@ -102,8 +105,9 @@ class SharedRenders:
     ingestion needs. Scrapers back to back (a scrape job every second, an HA pair in step, a loop with the
     scrape header) would keep a render running all the time and ingestion waiting. So a scraper that asks
     while a render of its view is running waits for that render, and one that asks soon after a render
-    finished gets its body: within ``(1 / share - 1)`` times the render's duration, so that rendering for
-    scrapers takes at most ``share`` of the process's time. A small ``/metrics`` that renders in 2 ms is
+    finished gets its body: within ``(1 / share - 1)`` times the render's duration (at most
+    ``MAX_SHARED_FOR_S``), so that rendering for scrapers takes at most ``share`` of the process's time
+    (unless a render takes over a quarter of a second at 0.2). A small ``/metrics`` that renders in 2 ms is
     shared for 8 ms (at 0.2): Prometheus scraping every few seconds never notices. Readers without the
     scrape header (``curl``) always get a render of their own.
     """
@@ -120,7 +124,7 @@ class SharedRenders:
         if done is not None:
             finished, took, rendered = done
             share = self.share()
-            if self.monotonic() - finished < took * (1 / share - 1):
+            if self.monotonic() - finished < min(took * (1 / share - 1), MAX_SHARED_FOR_S):
                 return rendered
         running = self._running.get(view)
         if running is not None:
