@@ -382,12 +382,8 @@ class UsageLedger:
                         s.changed,
                         s.lines,
                     )
-                add(row)
-            if held_lines:
-                for index, row in enumerate(series):
-                    pending = held_lines.get(row[1])
-                    if pending is not None and row[9] != -1:
-                        series[index] = exposition.zero_lines(row, pending[0])
+                pending = held_lines.get(key) if held_lines else None
+                add(row if pending is None else exposition.zero_lines(row, pending[0]))
             calls: list[CallCounterRow] = [
                 (metric, key, 0 if (metric, key) in held else count, self._created.get((metric, key), 0.0))
                 for metric, counts in self._calls.items()

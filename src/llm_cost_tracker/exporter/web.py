@@ -47,27 +47,10 @@ def view_of(ledger: UsageLedger, accept: str | None, accept_encoding: str | None
     return org, kind, bool(accept_encoding and "gzip" in accept_encoding)
 
 
-def render_metrics(
-    ledger: UsageLedger,
-    registry: CollectorRegistry | None,
-    accept_encoding: str | None,
-    scrape: bool = True,
-    accept: str | None = None,
-    scrapes: PromCounter | None = None,
-    org: str | None = None,
-) -> Response:
-    """The ledger's families and the self-metrics: the text format (0.0.4), which every Prometheus reads, or
-    protobuf with created timestamps when the scraper prefers it. ``org``: that org's series only (and the
-    price gauges); ``registry`` ``None``: no self-metrics."""
-    view = view_of(ledger, accept, accept_encoding, org)
-    if scrapes is not None:
-        scrapes.labels(view[1], "scraper" if scrape else "other").inc()
-    body, headers, media_type = render_view(ledger, registry, view, scrape)
-    return Response(body, headers=headers, media_type=media_type)
-
-
 def render_view(ledger: UsageLedger, registry: CollectorRegistry | None, view: View, scrape: bool) -> Rendered:
-    """One render of ``view`` (``scrape``: for a scraper, which moves held series on)."""
+    """The ledger's families and the self-metrics in ``view``'s format: the text format (0.0.4), which every
+    Prometheus reads, protobuf with created timestamps when the scraper prefers it, or OpenMetrics with
+    exemplars. ``scrape``: for a scraper, which moves held series on; ``registry`` ``None``: no self-metrics."""
     org, kind, zipped = view
     snapshot = ledger.snapshot(scrape, org)
     openmetrics, protobuf = kind == "openmetrics", kind == "protobuf"
