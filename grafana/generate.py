@@ -59,6 +59,13 @@ def in_range(metric: str, by: str = "", matchers: str = FILTER) -> str:
     )
 
 
+def share(part: str, whole: str, by: str) -> str:
+    """``part``'s rate as a share of ``whole``'s, by ``by``: 0 (not "no data") where ``part`` has no series, since a
+    label set shows a token type or an outcome only once it has counted one."""
+    total = f"sum by ({by}) (rate({whole}[$__rate_interval]))"
+    return f"(sum by ({by}) (rate({part}[$__rate_interval])) or 0 * {total}) / {total}"
+
+
 def query(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prometheus.Dataquery:
     target = prometheus.Dataquery().expr(expr).ref_id(ref)
     if legend:
@@ -319,11 +326,7 @@ def tokens_and_latency() -> dashboard.Dashboard:
             series(
                 "Prompt cache hit ratio",
                 "percentunit",
-                query(
-                    f"sum by (provider, model) (rate({cache_read}[$__rate_interval]))"
-                    f" / sum by (provider, model) (rate({all_input}[$__rate_interval]))",
-                    "{{provider}} {{model}}",
-                ),
+                query(share(cache_read, all_input, "provider, model"), "{{provider}} {{model}}"),
                 description="Input tokens read from the provider's prompt cache, of all input tokens.",
             )
         )
@@ -339,8 +342,7 @@ def tokens_and_latency() -> dashboard.Dashboard:
                 "Error ratio by model",
                 "percentunit",
                 query(
-                    f'sum by (provider, model) (rate(llm_requests_total{{{FILTER},outcome="error"}}[$__rate_interval]))'
-                    f" / sum by (provider, model) (rate({requests}[$__rate_interval]))",
+                    share(f'llm_requests_total{{{FILTER},outcome="error"}}', requests, "provider, model"),
                     "{{provider}} {{model}}",
                 ),
             )
