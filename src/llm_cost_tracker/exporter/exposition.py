@@ -19,9 +19,16 @@ SERIES_LABELS: Final = ("org", "project", "provider", "model", "operation")
 SeriesRow = tuple[str, LabelKey, int, Tokens, int, int, tuple[int, ...], float, float, int, int]
 """``(label text, label values, cost in femto-dollars, tokens, ok, errors, bucket counts, duration sum, created,
 changed, lines)``: ``changed`` is the ledger's version at the series' last change, -1 for a series shown at 0;
-``lines`` the token and request lines to show (``series.LINE_*`` bits), and in its bits 7-13 those of them
+``lines`` the token and request lines to show (bits below), and in its next ``LINE_BITS`` bits those of them
 shown at 0 for now (new to a series that was already shown)."""
-LINE_BITS: Final = 7
+OK_BIT: Final = len(TOKEN_TYPES)
+ERROR_BIT: Final = OK_BIT + 1
+"""A series' ``llm_tokens_total`` lines are bits 0-4 of its ``lines`` (``TOKEN_TYPES``' order), its
+``llm_requests_total`` lines these two."""
+LINE_BITS: Final = ERROR_BIT + 1
+ALL_LINES: Final = (1 << LINE_BITS) - 1
+REQUEST_LINES: Final = ((OK_BIT, "ok"), (ERROR_BIT, "error"))
+"""The ``outcome`` of each request line's bit."""
 CallCounterRow = tuple[str, tuple[str, ...], int, float]
 """``(metric, label values, calls, created)`` of a counter of ``CALL_COUNTERS``."""
 UNPRICED: Final = "llm_unpriced_requests_total"
@@ -136,8 +143,8 @@ def zero_lines(row: SeriesRow, bits: int) -> SeriesRow:
         key,
         cost_fusd,
         (shown[0], shown[1], shown[2], shown[3], shown[4]),
-        0 if bits >> 5 & 1 else ok,
-        0 if bits >> 6 & 1 else errors,
+        0 if bits >> OK_BIT & 1 else ok,
+        0 if bits >> ERROR_BIT & 1 else errors,
         buckets,
         duration_sum,
         created,
@@ -179,7 +186,7 @@ class RenderCache:
             "\n".join(
                 [
                     f'llm_requests_total{{{labels},outcome="{outcome}"}} {count}'
-                    for bit, outcome, count in ((5, "ok", ok), (6, "error", errors))
+                    for (bit, outcome), count in zip(REQUEST_LINES, (ok, errors), strict=True)
                     if lines >> bit & 1
                 ]
             ),

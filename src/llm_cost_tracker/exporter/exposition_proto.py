@@ -29,6 +29,7 @@ from llm_cost_tracker.exporter.exposition import (
     DROPPED_METRICS,
     HELP,
     MONEY_COUNTERS,
+    REQUEST_LINES,
     SERIES_LABELS,
     Snapshot,
 )
@@ -144,7 +145,7 @@ def ledger_families(snapshot: Snapshot) -> Iterator[Any]:
             _labels(metric, (*SERIES_LABELS, "token_type"), (*key, token_type))
             metric.counter.value = count
             _created(metric.counter, created)
-        for bit, outcome, count in ((5, "ok", ok), (6, "error", errors)):
+        for (bit, outcome), count in zip(REQUEST_LINES, (ok, errors), strict=True):
             if not lines >> bit & 1:
                 continue
             metric = requests.metric.add()

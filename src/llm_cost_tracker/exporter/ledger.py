@@ -29,6 +29,7 @@ from llm_cost_tracker.clock import Clock, system_clock
 from llm_cost_tracker.exporter import exposition
 from llm_cost_tracker.exporter.caps import OVERFLOW, DimensionLimits, FamilyCaps, Reservations
 from llm_cost_tracker.exporter.exposition import (
+    ALL_LINES,
     AVOIDED,
     CALL_COUNTERS,
     DURATION_LABELS,
@@ -38,8 +39,8 @@ from llm_cost_tracker.exporter.exposition import (
     SeriesRow,
     Snapshot,
 )
-from llm_cost_tracker.exporter.series import ALL_LINES, SeriesState, lines_of, org_of
 from llm_cost_tracker.exporter.series import GENAI_DURATION_BUCKETS as GENAI_DURATION_BUCKETS
+from llm_cost_tracker.exporter.series import SeriesState, lines_of, org_of
 from llm_cost_tracker.pricing.prices import ResolvedPrice
 from llm_cost_tracker.usage import NO_TOKENS, LabelKey, Tokens
 

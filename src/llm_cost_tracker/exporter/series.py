@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from llm_cost_tracker.exporter.exposition import SERIES_LABELS, label_text
+from llm_cost_tracker.exporter.exposition import ERROR_BIT, OK_BIT, SERIES_LABELS, label_text
 from llm_cost_tracker.usage import LabelKey
 
 GENAI_DURATION_BUCKETS: Final = (
@@ -27,13 +27,6 @@ GENAI_DURATION_BUCKETS: Final = (
 """The OTel GenAI semantic conventions' advisory boundaries for ``gen_ai.client.operation.duration``."""
 
 
-LINE_OK: Final = 1 << 5
-LINE_ERROR: Final = 1 << 6
-ALL_LINES: Final = (1 << 7) - 1
-"""A series' ``llm_tokens_total`` lines are bits 0-4 (``TOKEN_TYPES``' order), its ``llm_requests_total`` lines
-bits 5 (ok) and 6 (error)."""
-
-
 def lines_of(tokens: Sequence[int], ok: int, errors: int) -> int:
     """The lines a call counts on."""
     return (
@@ -42,8 +35,8 @@ def lines_of(tokens: Sequence[int], ok: int, errors: int) -> int:
         | (tokens[2] > 0) << 2
         | (tokens[3] > 0) << 3
         | (tokens[4] > 0) << 4
-        | (ok > 0) << 5
-        | (errors > 0) << 6
+        | (ok > 0) << OK_BIT
+        | (errors > 0) << ERROR_BIT
     )
 
 
